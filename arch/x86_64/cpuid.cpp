@@ -1,0 +1,206 @@
+#include "arch/x86_64/cpuid.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "vmm/error.hpp"
+
+namespace vmm::x86 {
+
+namespace {
+
+enum { EAX, EBX, ECX, EDX };
+
+constexpr std::array kFeatures{
+    CpuFeature{"fma", 1, 0, ECX, 12},          CpuFeature{"cx16", 1, 0, ECX, 13},
+    CpuFeature{"pcid", 1, 0, ECX, 17},         CpuFeature{"sse4_1", 1, 0, ECX, 19},
+    CpuFeature{"sse4_2", 1, 0, ECX, 20},       CpuFeature{"x2apic", 1, 0, ECX, 21},
+    CpuFeature{"movbe", 1, 0, ECX, 22},        CpuFeature{"popcnt", 1, 0, ECX, 23},
+    CpuFeature{"tsc_deadline_timer", 1, 0, ECX, 24},
+    CpuFeature{"aes", 1, 0, ECX, 25},          CpuFeature{"xsave", 1, 0, ECX, 26},
+    CpuFeature{"avx", 1, 0, ECX, 28},          CpuFeature{"f16c", 1, 0, ECX, 29},
+    CpuFeature{"rdrand", 1, 0, ECX, 30},       CpuFeature{"fsgsbase", 7, 0, EBX, 0},
+    CpuFeature{"bmi1", 7, 0, EBX, 3},          CpuFeature{"hle", 7, 0, EBX, 4},
+    CpuFeature{"avx2", 7, 0, EBX, 5},          CpuFeature{"smep", 7, 0, EBX, 7},
+    CpuFeature{"bmi2", 7, 0, EBX, 8},          CpuFeature{"erms", 7, 0, EBX, 9},
+    CpuFeature{"invpcid", 7, 0, EBX, 10},      CpuFeature{"rtm", 7, 0, EBX, 11},
+    CpuFeature{"avx512f", 7, 0, EBX, 16},      CpuFeature{"rdseed", 7, 0, EBX, 18},
+    CpuFeature{"adx", 7, 0, EBX, 19},          CpuFeature{"smap", 7, 0, EBX, 20},
+    CpuFeature{"clflushopt", 7, 0, EBX, 23},   CpuFeature{"sha_ni", 7, 0, EBX, 29},
+    CpuFeature{"umip", 7, 0, ECX, 2},          CpuFeature{"pku", 7, 0, ECX, 3},
+    CpuFeature{"la57", 7, 0, ECX, 16},         CpuFeature{"rdpid", 7, 0, ECX, 22},
+    CpuFeature{"md_clear", 7, 0, EDX, 10},     CpuFeature{"spec_ctrl", 7, 0, EDX, 26},
+    CpuFeature{"arch_capabilities", 7, 0, EDX, 29},
+    CpuFeature{"lahf_lm", 0x80000001, 0, ECX, 0},
+    CpuFeature{"abm", 0x80000001, 0, ECX, 5},  CpuFeature{"pdpe1gb", 0x80000001, 0, EDX, 26},
+    CpuFeature{"rdtscp", 0x80000001, 0, EDX, 27},
+};
+
+// Features that make no sense once another is gone (Linux's cpuid_deps).
+struct Dependency {
+    const char* feature;
+    const char* requires_feature;
+};
+constexpr std::array kDependencies{
+    Dependency{"avx", "xsave"},   Dependency{"fma", "avx"},     Dependency{"f16c", "avx"},
+    Dependency{"avx2", "avx"},    Dependency{"avx512f", "avx2"}, Dependency{"invpcid", "pcid"},
+};
+
+constexpr uint32_t kHypervisorBit = 1u << 31;  // leaf 1 ECX
+constexpr uint32_t kOsxsaveBit = 1u << 27;     // leaf 1 ECX
+constexpr uint32_t kHttBit = 1u << 28;         // leaf 1 EDX
+
+uint32_t& reg_of(CpuidEntry& entry, int reg) {
+    switch (reg) {
+        case EAX: return entry.eax;
+        case EBX: return entry.ebx;
+        case ECX: return entry.ecx;
+        default: return entry.edx;
+    }
+}
+
+void set_vendor(std::vector<CpuidEntry>& entries, const char vendor[13]) {
+    for (auto& e : entries) {
+        if (e.function == 0) {
+            std::memcpy(&e.ebx, vendor, 4);
+            std::memcpy(&e.edx, vendor + 4, 4);
+            std::memcpy(&e.ecx, vendor + 8, 4);
+        }
+    }
+}
+
+void clear_feature(std::vector<CpuidEntry>& entries, const CpuFeature& feature) {
+    for (auto& e : entries) {
+        if (e.function == feature.leaf && e.index == feature.subleaf) {
+            reg_of(e, feature.reg) &= ~(1u << feature.bit);
+        }
+    }
+}
+
+// Bits needed to number `count` items (x2APIC ID shift widths).
+uint32_t bits_for(uint32_t count) {
+    uint32_t bits = 0;
+    while ((1u << bits) < count) {
+        ++bits;
+    }
+    return bits;
+}
+
+}  // namespace
+
+const CpuFeature& find_cpu_feature(const std::string& name) {
+    for (const auto& feature : kFeatures) {
+        if (name == feature.name) {
+            return feature;
+        }
+    }
+    std::string known;
+    for (const auto& feature : kFeatures) {
+        known += known.empty() ? "" : ",";
+        known += feature.name;
+    }
+    throw Error(fmt::format("unknown CPU feature '{}' (known: {})", name, known));
+}
+
+std::vector<const CpuFeature*> parse_cpuid_mask(const std::string& list) {
+    std::vector<const CpuFeature*> features;
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t comma = list.find(',', start);
+        std::string name = list.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (!name.empty()) {
+            features.push_back(&find_cpu_feature(name));
+        }
+        if (comma == std::string::npos) {
+            break;
+        }
+        start = comma + 1;
+    }
+    return features;
+}
+
+std::vector<const CpuFeature*> profile_mask(CpuProfile profile) {
+    if (profile == CpuProfile::Host) {
+        return {};
+    }
+    return parse_cpuid_mask("cx16,xsave,smap,fsgsbase,pcid,invpcid,rdrand,rdseed,rdpid,popcnt");
+}
+
+std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
+                                    const CpuidConfig& config, uint32_t vcpu_id,
+                                    uint32_t vcpu_count) {
+    std::vector<CpuidEntry> entries = supported;
+
+    std::vector<const CpuFeature*> masked = profile_mask(config.profile);
+    masked.insert(masked.end(), config.masked.begin(), config.masked.end());
+    // Close the mask over dependencies, so no feature survives without its base.
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (const auto& dep : kDependencies) {
+            const CpuFeature& base = find_cpu_feature(dep.requires_feature);
+            const CpuFeature& child = find_cpu_feature(dep.feature);
+            bool base_masked = std::find(masked.begin(), masked.end(), &base) != masked.end();
+            bool child_masked = std::find(masked.begin(), masked.end(), &child) != masked.end();
+            if (base_masked && !child_masked) {
+                masked.push_back(&child);
+                changed = true;
+            }
+        }
+    }
+    bool xsave_masked = false;
+    for (const CpuFeature* feature : masked) {
+        clear_feature(entries, *feature);
+        xsave_masked |= std::string(feature->name) == "xsave";
+    }
+
+    if (config.profile == CpuProfile::Pvm) {
+        // x87 fnclex is used on AMD-vendor CPUs only, and the emulator lacks it.
+        set_vendor(entries, "GenuineIntel");
+    }
+
+    uint32_t topology_bits = bits_for(vcpu_count);
+    for (auto& e : entries) {
+        switch (e.function) {
+            case 1:
+                e.ecx |= kHypervisorBit;
+                if (xsave_masked) {
+                    e.ecx &= ~kOsxsaveBit;
+                }
+                // EBX[31:24] initial APIC ID, [23:16] logical processors per package.
+                e.ebx = (e.ebx & 0x0000ffff) | (vcpu_id << 24) | ((vcpu_count & 0xff) << 16);
+                if (vcpu_count > 1) {
+                    e.edx |= kHttBit;
+                }
+                break;
+            case 0xb:
+            case 0x1f:
+                // One thread per core, all cores in one package.
+                e.edx = vcpu_id;
+                if (e.index == 0) {
+                    e.eax = 0;
+                    e.ebx = 1;
+                    e.ecx = (1u << 8) | e.index;
+                } else if (e.index == 1) {
+                    e.eax = topology_bits;
+                    e.ebx = vcpu_count;
+                    e.ecx = (2u << 8) | e.index;
+                } else {
+                    e.eax = 0;
+                    e.ebx = 0;
+                    e.ecx = e.index;
+                }
+                break;
+            case 0xd:
+                if (xsave_masked) {
+                    e.eax = e.ebx = e.ecx = e.edx = 0;
+                }
+                break;
+            default:
+                break;
+        }
+    }
+    return entries;
+}
+
+}  // namespace vmm::x86

@@ -1,0 +1,47 @@
+// The x86_64 guest-physical memory map: where the VMM puts boot structures,
+// where RAM lives and where the 32-bit MMIO hole is.
+#pragma once
+
+#include <cstdint>
+
+namespace vmm::x86 {
+
+// Boot structures in the first 1 MiB (all below the EBDA, all in RAM).
+inline constexpr uint64_t kGdtAddress = 0x500;
+inline constexpr uint64_t kIdtAddress = 0x520;
+inline constexpr uint64_t kPvhStartInfoAddress = 0x6000;
+inline constexpr uint64_t kPvhMemmapAddress = 0x6040;
+inline constexpr uint64_t kPvhModlistAddress = 0x6f00;
+inline constexpr uint64_t kZeroPageAddress = 0x7000;
+inline constexpr uint64_t kBootStackPointer = 0x8ff0;
+inline constexpr uint64_t kPml4Address = 0x9000;
+inline constexpr uint64_t kPdptAddress = 0xa000;
+inline constexpr uint64_t kPdAddress = 0xb000;  // four pages: 0xb000..0xefff
+inline constexpr uint64_t kCmdlineAddress = 0x20000;
+inline constexpr uint64_t kCmdlineMaxSize = 0x10000;
+inline constexpr uint64_t kEbdaStart = 0x9fc00;
+
+// Where bzImage protected-mode code goes, and where RAM above the legacy
+// BIOS area starts.
+inline constexpr uint64_t kHighMemoryStart = 0x100000;
+
+// The 32-bit MMIO hole: RAM stops at its start and resumes at 4 GiB.
+inline constexpr uint64_t kMmioHoleStart = 0xc0000000;
+inline constexpr uint64_t kMmioHoleEnd = 0x100000000;
+
+// VMM debug page (boot timer and exit register), first page of the hole.
+inline constexpr uint64_t kDebugMmioAddress = kMmioHoleStart;
+inline constexpr uint64_t kDebugMmioSize = 0x1000;
+
+// KVM needs three pages of guest-physical space for the real-mode TSS and one
+// for the identity map on Intel; they sit just below the BIOS ROM window.
+inline constexpr uint64_t kIdentityMapAddress = 0xfffbc000;
+inline constexpr uint64_t kTssAddress = 0xfffbd000;
+
+// Legacy ports.
+inline constexpr uint16_t kCom1Port = 0x3f8;
+inline constexpr uint32_t kCom1Irq = 4;
+inline constexpr uint16_t kI8042Port = 0x60;
+inline constexpr uint16_t kDebugPort = 0xf4;  // 0xf4 exit status, 0xf5 boot timer
+
+}  // namespace vmm::x86

@@ -1,0 +1,21 @@
+// Initial vCPU state for the boot CPU: segment and control registers for the
+// chosen entry (64-bit or PVH 32-bit), general registers, MSRs, FPU, LAPIC.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "arch/x86_64/boot.hpp"
+#include "vmm/kvm/vcpu_fd.hpp"
+
+namespace vmm::x86 {
+
+// Registers for the entry described by `setup`.
+void setup_boot_registers(const VcpuFd& vcpu, const BootSetup& setup);
+// MSRs every vCPU starts with, restricted to those KVM lists as supported.
+void setup_msrs(const VcpuFd& vcpu, const std::vector<uint32_t>& supported_msrs);
+void setup_fpu(const VcpuFd& vcpu);
+// LINT0 as ExtINT (the legacy PIC) and LINT1 as NMI, as firmware leaves them.
+void setup_lapic(const VcpuFd& vcpu);
+
+}  // namespace vmm::x86

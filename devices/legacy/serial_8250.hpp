@@ -1,0 +1,55 @@
+// A 16550A-compatible UART (the PC's COM1): what Linux's 8250 driver and early
+// console need. Output goes to a sink as it is written (the transmitter is
+// always empty); input is queued by the I/O thread and raised as interrupts.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <span>
+
+#include "devices/bus_device.hpp"
+
+namespace vmm {
+
+class Serial8250 : public BusDevice {
+public:
+    using Sink = std::function<void(std::span<const uint8_t>)>;
+    using Interrupt = std::function<void()>;
+
+    static constexpr size_t kInputCapacity = 64 * 1024;
+
+    Serial8250(Interrupt interrupt, Sink sink);
+
+    void read(uint64_t offset, std::span<uint8_t> data) override;
+    void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+    // Queues host input for the guest; returns how many bytes fit.
+    size_t enqueue_input(std::span<const uint8_t> bytes);
+    // Room left in the input queue (the I/O thread stops reading when zero).
+    size_t input_room() const;
+
+private:
+    // Returns whether the interrupt line should be pulsed.
+    bool update_interrupt_locked();
+    uint8_t read_register(uint64_t offset);
+    // Returns the byte to send out, if the write was a transmitted byte.
+    bool write_register(uint64_t offset, uint8_t value, uint8_t* transmitted);
+
+    mutable std::mutex mutex_;
+    Interrupt interrupt_;
+    Sink sink_;
+    std::deque<uint8_t> input_;
+    uint8_t ier_ = 0;
+    uint8_t lcr_ = 0x03;  // 8 data bits, 1 stop, no parity
+    uint8_t mcr_ = 0x08;  // OUT2: interrupts routed to the PIC
+    uint8_t scr_ = 0;
+    uint8_t fcr_ = 0;
+    uint8_t divisor_low_ = 0x0c;  // 9600 baud
+    uint8_t divisor_high_ = 0;
+    bool thr_empty_pending_ = false;  // THRE interrupt waiting to be seen
+    bool line_raised_ = false;        // an interrupt condition already signalled
+};
+
+}  // namespace vmm

@@ -1,0 +1,71 @@
+#include "vmm/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "vmm/vm_exit.hpp"
+
+namespace vmm {
+
+namespace {
+constexpr const char* kVersion = "0.1.0";
+}  // namespace
+
+CliResult parse_command_line(int argc, char** argv) {
+    CLI::App app{"vmm: a small, fast KVM virtual machine monitor", "vmm"};
+    app.set_version_flag("--version", kVersion);
+    VmConfig config;
+    std::string initrd, cmdline;
+    std::string profile = "auto";
+    std::string entry = "auto";
+
+    app.add_option("--kernel", config.kernel_path, "Guest kernel: ELF vmlinux or bzImage")
+        ->required();
+    app.add_option("--initrd", initrd, "Initial ramdisk (initramfs) to load");
+    app.add_option("--cmdline", cmdline,
+                   fmt::format("Kernel command line (default: \"{}\")", kDefaultCmdline));
+    app.add_option("--mem", config.memory_mib, "Guest memory in MiB")->default_val(128);
+    app.add_option("--cpus", config.vcpu_count, "Number of vCPUs")->default_val(1);
+    app.add_option("--cpu-profile", profile,
+                   "CPUID profile: host, pvm (what a PVM host's emulator can run), or auto "
+                   "(pvm on PVM hosts)")
+        ->check(CLI::IsMember({"auto", "host", "pvm"}));
+    app.add_option("--cpuid-mask", config.cpuid_mask,
+                   "Comma-separated CPU features to hide from the guest (e.g. avx2,rdrand)");
+    app.add_option("--boot-entry", entry,
+                   "Kernel entry: pvh (ELF note), linux64 (64-bit boot protocol), or auto")
+        ->check(CLI::IsMember({"auto", "pvh", "linux64"}));
+    app.add_flag("--boot-trace", config.boot_trace,
+                 "Print the time from VMM start to each boot milestone on exit");
+    app.add_flag("-v,--verbose", config.verbose, "Report host details and why the VM stopped");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return {std::nullopt, app.exit(e)};
+    } catch (const CLI::CallForAllHelp& e) {
+        return {std::nullopt, app.exit(e)};
+    } catch (const CLI::CallForVersion& e) {
+        return {std::nullopt, app.exit(e)};
+    } catch (const CLI::ParseError& e) {
+        // One line, not CLI11's multi-line banner.
+        fmt::print(stderr, "vmm: error: {} (see --help)\n", e.what());
+        return {std::nullopt, exit_status::kUsage};
+    }
+
+    if (!initrd.empty()) {
+        config.initrd_path = initrd;
+    }
+    if (app.count("--cmdline") > 0) {
+        config.cmdline = cmdline;
+    }
+    config.cpu_profile = profile == "host"  ? CpuProfileChoice::Host
+                         : profile == "pvm" ? CpuProfileChoice::Pvm
+                                            : CpuProfileChoice::Auto;
+    config.boot_entry = entry == "pvh"       ? x86::BootEntry::Pvh
+                        : entry == "linux64" ? x86::BootEntry::Linux64
+                                             : x86::BootEntry::Auto;
+    return {config, 0};
+}
+
+}  // namespace vmm

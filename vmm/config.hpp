@@ -1,0 +1,39 @@
+// The VM's configuration as plain data: built by the command line (and later
+// the API and config file), validated once by validate_config().
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "arch/x86_64/boot.hpp"
+
+namespace vmm {
+
+enum class CpuProfileChoice { Auto, Host, Pvm };
+
+struct VmConfig {
+    std::string kernel_path;
+    std::optional<std::string> initrd_path;
+    // Replaces the default command line when set; device arguments are added.
+    std::optional<std::string> cmdline;
+    uint64_t memory_mib = 128;
+    uint32_t vcpu_count = 1;
+    CpuProfileChoice cpu_profile = CpuProfileChoice::Auto;
+    std::string cpuid_mask;  // comma-separated feature names
+    x86::BootEntry boot_entry = x86::BootEntry::Auto;
+    bool boot_trace = false;
+    bool verbose = false;
+};
+
+inline constexpr uint64_t kMinMemoryMib = 4;
+inline constexpr uint32_t kMaxVcpus = 32;
+inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";
+// What a stock kernel needs on a PVM host besides the CPUID profile: no xsave
+// (xrstor), no SMAP (clac/stac), no int3 self-test, no mitigation code paths.
+inline constexpr const char* kPvmCmdline = "noxsave nosmap no_int3_selftest mitigations=off";
+
+// Throws Error naming the field and the bad value.
+void validate_config(const VmConfig& config);
+
+}  // namespace vmm

@@ -1,0 +1,125 @@
+#include "vmm/kvm/vcpu_fd.hpp"
+
+#include <sys/ioctl.h>
+
+#include <cstring>
+#include <memory>
+
+#include "vmm/error.hpp"
+#include "vmm/kvm/kvm_abi.hpp"
+
+namespace vmm {
+
+namespace {
+
+template <typename T>
+void vcpu_ioctl(int fd, unsigned long request, T* arg, const char* name, uint32_t id) {
+    if (::ioctl(fd, request, arg) < 0) {
+        throw_errno(fmt::format("{} (vCPU {})", name, id));
+    }
+}
+
+}  // namespace
+
+bool VcpuFd::run() const {
+    if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
+        if (errno == EINTR || errno == EAGAIN) {
+            return false;
+        }
+        throw_errno(fmt::format("KVM_RUN (vCPU {})", id_));
+    }
+    return true;
+}
+
+kvm_regs VcpuFd::get_regs() const {
+    kvm_regs regs{};
+    vcpu_ioctl(fd_.get(), KVM_GET_REGS, &regs, "KVM_GET_REGS", id_);
+    return regs;
+}
+
+void VcpuFd::set_regs(const kvm_regs& regs) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_REGS, &regs, "KVM_SET_REGS", id_);
+}
+
+kvm_sregs VcpuFd::get_sregs() const {
+    kvm_sregs sregs{};
+    vcpu_ioctl(fd_.get(), KVM_GET_SREGS, &sregs, "KVM_GET_SREGS", id_);
+    return sregs;
+}
+
+void VcpuFd::set_sregs(const kvm_sregs& sregs) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_SREGS, &sregs, "KVM_SET_SREGS", id_);
+}
+
+void VcpuFd::set_fpu(const kvm_fpu& fpu) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_FPU, &fpu, "KVM_SET_FPU", id_);
+}
+
+void VcpuFd::set_cpuid(const std::vector<CpuidEntry>& entries) const {
+    size_t bytes = sizeof(kvm_abi::CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2);
+    auto buffer = std::make_unique<uint8_t[]>(bytes);  // zeroed
+    auto* header = reinterpret_cast<kvm_abi::CpuidHeader*>(buffer.get());
+    header->nent = static_cast<uint32_t>(entries.size());
+    auto* raw = reinterpret_cast<kvm_cpuid_entry2*>(buffer.get() + sizeof(*header));
+    for (size_t i = 0; i < entries.size(); ++i) {
+        const auto& e = entries[i];
+        raw[i].function = e.function;
+        raw[i].index = e.index;
+        raw[i].flags = e.flags;
+        raw[i].eax = e.eax;
+        raw[i].ebx = e.ebx;
+        raw[i].ecx = e.ecx;
+        raw[i].edx = e.edx;
+    }
+    vcpu_ioctl(fd_.get(), kvm_abi::kSetCpuid2, buffer.get(), "KVM_SET_CPUID2", id_);
+}
+
+void VcpuFd::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const {
+    size_t bytes = sizeof(kvm_abi::MsrsHeader) + msrs.size() * sizeof(kvm_msr_entry);
+    auto buffer = std::make_unique<uint8_t[]>(bytes);  // zeroed
+    auto* header = reinterpret_cast<kvm_abi::MsrsHeader*>(buffer.get());
+    header->nmsrs = static_cast<uint32_t>(msrs.size());
+    auto* raw = reinterpret_cast<kvm_msr_entry*>(buffer.get() + sizeof(*header));
+    for (size_t i = 0; i < msrs.size(); ++i) {
+        raw[i].index = msrs[i].first;
+        raw[i].data = msrs[i].second;
+    }
+    int written = ::ioctl(fd_.get(), kvm_abi::kSetMsrs, buffer.get());
+    if (written < 0) {
+        throw_errno(fmt::format("KVM_SET_MSRS (vCPU {})", id_));
+    }
+    // KVM stops at the first MSR it refuses and returns how many it wrote.
+    if (static_cast<size_t>(written) != msrs.size()) {
+        throw Error(fmt::format("KVM_SET_MSRS (vCPU {}): MSR {:#x} refused", id_,
+                                msrs[static_cast<size_t>(written)].first));
+    }
+}
+
+kvm_lapic_state VcpuFd::get_lapic() const {
+    kvm_lapic_state lapic{};
+    vcpu_ioctl(fd_.get(), KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC", id_);
+    return lapic;
+}
+
+void VcpuFd::set_lapic(const kvm_lapic_state& lapic) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC", id_);
+}
+
+kvm_vcpu_events VcpuFd::get_vcpu_events() const {
+    kvm_vcpu_events events{};
+    vcpu_ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS", id_);
+    return events;
+}
+
+void VcpuFd::set_vcpu_events(const kvm_vcpu_events& events) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS", id_);
+}
+
+kvm_translation VcpuFd::translate(uint64_t linear_address) const {
+    kvm_translation tr{};
+    tr.linear_address = linear_address;
+    vcpu_ioctl(fd_.get(), KVM_TRANSLATE, &tr, "KVM_TRANSLATE", id_);
+    return tr;
+}
+
+}  // namespace vmm

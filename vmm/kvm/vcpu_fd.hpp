@@ -1,0 +1,48 @@
+// A KVM vCPU fd and its shared kvm_run area: one method per ioctl used.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/mapping.hpp"
+#include "vmm/unique_fd.hpp"
+
+namespace vmm {
+
+class VcpuFd {
+public:
+    VcpuFd(uint32_t id, UniqueFd fd, Mapping run) : id_(id), fd_(std::move(fd)), run_(std::move(run)) {}
+
+    uint32_t id() const { return id_; }
+    kvm_run* run_area() const { return static_cast<kvm_run*>(run_.get()); }
+    size_t run_area_size() const { return run_.size(); }
+
+    // KVM_RUN; returns false when interrupted (EINTR/EAGAIN), throws otherwise.
+    bool run() const;
+
+    kvm_regs get_regs() const;
+    void set_regs(const kvm_regs& regs) const;
+    kvm_sregs get_sregs() const;
+    void set_sregs(const kvm_sregs& sregs) const;
+    void set_fpu(const kvm_fpu& fpu) const;
+    void set_cpuid(const std::vector<CpuidEntry>& entries) const;
+    // Writes each (index, value); throws naming the first MSR KVM refused.
+    void set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const;
+    kvm_lapic_state get_lapic() const;
+    void set_lapic(const kvm_lapic_state& lapic) const;
+    kvm_vcpu_events get_vcpu_events() const;
+    void set_vcpu_events(const kvm_vcpu_events& events) const;
+    // Guest-virtual to guest-physical through the vCPU's current page tables.
+    kvm_translation translate(uint64_t linear_address) const;
+
+private:
+    uint32_t id_;
+    UniqueFd fd_;
+    Mapping run_;
+};
+
+}  // namespace vmm

@@ -1,0 +1,34 @@
+// A KVM virtual machine fd: memory slots, in-kernel interrupt controllers and
+// PIT, interrupt lines, vCPU creation.
+#pragma once
+
+#include <cstdint>
+
+#include "vmm/memory/guest_address.hpp"
+#include "vmm/unique_fd.hpp"
+
+namespace vmm {
+
+class VcpuFd;
+
+class VmFd {
+public:
+    explicit VmFd(UniqueFd fd) : fd_(std::move(fd)) {}
+
+    void set_user_memory_region(uint32_t slot, GuestAddress guest, uint64_t size,
+                                uint64_t host_address) const;
+    void set_tss_address(uint64_t address) const;
+    void set_identity_map_address(uint64_t address) const;
+    void create_irqchip() const;
+    void create_pit2() const;
+    // Drives an interrupt line of the in-kernel PIC/IOAPIC; safe from any thread.
+    void set_irq_line(uint32_t irq, bool level) const;
+    VcpuFd create_vcpu(uint32_t id, size_t mmap_size) const;
+
+    int fd() const { return fd_.get(); }
+
+private:
+    UniqueFd fd_;
+};
+
+}  // namespace vmm

@@ -1,0 +1,199 @@
+#include "vmm/machine.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86_64/cpuid.hpp"
+#include "arch/x86_64/e820.hpp"
+#include "arch/x86_64/layout.hpp"
+#include "arch/x86_64/regs.hpp"
+#include "devices/legacy/debug_device.hpp"
+#include "devices/legacy/i8042.hpp"
+#include "vmm/console_input.hpp"
+#include "vmm/kernel_cmdline.hpp"
+#include "vmm/terminal.hpp"
+
+namespace vmm {
+
+namespace {
+
+// Writes all of `bytes` to a possibly non-blocking fd (our stdout may be
+// shared with a parent that made it so).
+void write_all(int fd, std::span<const uint8_t> bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n > 0) {
+            done += size_t(n);
+        } else if (n < 0 && errno == EAGAIN) {
+            pollfd p{fd, POLLOUT, 0};
+            ::poll(&p, 1, -1);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return;  // stdout closed: console output is dropped, the guest goes on
+        }
+    }
+}
+
+}  // namespace
+
+Machine::Machine(const VmConfig& config, BootTrace& trace) : config_(config), trace_(trace) {
+    bool pvm_host = Kvm::host_is_pvm();
+    pvm_profile_ = config.cpu_profile == CpuProfileChoice::Pvm ||
+                   (config.cpu_profile == CpuProfileChoice::Auto && pvm_host);
+    if (pvm_host && config.verbose) {
+        fmt::print(stderr,
+                   "vmm: host KVM is PVM (software virtualization): guest code runs under KVM's "
+                   "instruction emulator; using CPU profile '{}'\n",
+                   pvm_profile_ ? "pvm" : "host");
+    }
+    setup_vm();
+
+    KernelCmdline cmdline(config.cmdline.value_or(kDefaultCmdline));
+    if (pvm_profile_) {
+        cmdline.append(kPvmCmdline);
+    }
+    cmdline_ = cmdline.str();
+
+    x86::BootRequest request{config.kernel_path, config.initrd_path, cmdline_, config.boot_entry};
+    x86::BootSetup boot = x86::setup_boot(*memory_, request);
+    setup_devices();
+    setup_vcpus(boot);
+}
+
+Machine::~Machine() {
+    stop_all();
+    for (auto& vcpu : vcpus_) {
+        vcpu->join();
+    }
+}
+
+void Machine::setup_vm() {
+    kvm_.require_extension(KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP");
+    kvm_.require_extension(KVM_CAP_PIT2, "KVM_CAP_PIT2");
+    kvm_.require_extension(KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY");
+    kvm_.require_extension(KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR");
+    kvm_.require_extension(KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID");
+    kvm_.require_extension(KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT");
+    int max_vcpus = kvm_.check_extension(KVM_CAP_MAX_VCPUS);
+    if (max_vcpus == 0) {
+        max_vcpus = kvm_.check_extension(KVM_CAP_NR_VCPUS);
+    }
+    if (max_vcpus > 0 && config_.vcpu_count > uint32_t(max_vcpus)) {
+        throw Error(fmt::format("--cpus {}: the host KVM supports at most {} vCPUs",
+                                config_.vcpu_count, max_vcpus));
+    }
+
+    vm_ = std::make_unique<VmFd>(kvm_.create_vm());
+    vm_->set_tss_address(x86::kTssAddress);
+    if (kvm_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+        vm_->set_identity_map_address(x86::kIdentityMapAddress);
+    }
+    vm_->create_irqchip();
+    vm_->create_pit2();
+
+    memory_ = std::make_unique<GuestMemory>(
+        GuestMemory::create(x86::guest_ram_regions(config_.memory_mib << 20)));
+    uint32_t slot = 0;
+    for (const auto& region : memory_->regions()) {
+        vm_->set_user_memory_region(slot++, region.start(), region.size(), region.host_address());
+    }
+}
+
+void Machine::setup_devices() {
+    const VmFd& vm = *vm_;
+    serial_ = std::make_shared<Serial8250>(
+        [&vm] {
+            vm.set_irq_line(x86::kCom1Irq, true);
+            vm.set_irq_line(x86::kCom1Irq, false);
+        },
+        [this](std::span<const uint8_t> bytes) {
+            trace_.mark(BootTrace::Event::FirstSerialByte);
+            write_all(STDOUT_FILENO, bytes);
+        });
+    pio_bus_.insert(x86::kCom1Port, 8, serial_);
+
+    auto reset = [this] { exit_.request(exit_status::kGuestStopped, "guest reset (i8042)"); };
+    pio_bus_.insert(x86::kI8042Port, 5, std::make_shared<I8042>(reset));
+
+    DebugDevice::Callbacks debug{
+        [this](uint8_t status) {
+            exit_.request(status, fmt::format("guest wrote exit status {}", status));
+        },
+        [this] { trace_.mark(BootTrace::Event::BootTimer); },
+    };
+    pio_bus_.insert(x86::kDebugPort, 2, std::make_shared<DebugDevice>(0, 1, debug));
+    mmio_bus_.insert(x86::kDebugMmioAddress, x86::kDebugMmioSize,
+                     std::make_shared<DebugDevice>(4, 0, debug));
+}
+
+void Machine::setup_vcpus(const x86::BootSetup& boot) {
+    x86::CpuidConfig cpuid_config;
+    cpuid_config.profile = pvm_profile_ ? x86::CpuProfile::Pvm : x86::CpuProfile::Host;
+    cpuid_config.masked = x86::parse_cpuid_mask(config_.cpuid_mask);
+    std::vector<CpuidEntry> supported = kvm_.supported_cpuid();
+    std::vector<uint32_t> msrs = kvm_.msr_index_list();
+    size_t mmap_size = kvm_.vcpu_mmap_size();
+
+    Vcpu::install_kick_handler();
+    Vcpu::Context context{pio_bus_, mmio_bus_, *memory_, exit_, trace_};
+    for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
+        VcpuFd fd = vm_->create_vcpu(id, mmap_size);
+        fd.set_cpuid(x86::guest_cpuid(supported, cpuid_config, id, config_.vcpu_count));
+        x86::setup_msrs(fd, msrs);
+        x86::setup_fpu(fd);
+        x86::setup_lapic(fd);
+        // Only the boot CPU starts at the kernel; the others wait in the
+        // in-kernel LAPIC for INIT/SIPI.
+        if (id == 0) {
+            x86::setup_boot_registers(fd, boot);
+        }
+        vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), context));
+    }
+}
+
+void Machine::stop_all() {
+    for (auto& vcpu : vcpus_) {
+        vcpu->kick();
+    }
+    loop_.stop();
+}
+
+int Machine::run() {
+    RawTerminal terminal(STDIN_FILENO);
+    exit_.set_stop_hook([this] { stop_all(); });
+    loop_.on_termination_signal([this](int signal_number) {
+        exit_.request(exit_status::kSignalBase + signal_number,
+                      fmt::format("received SIG{}", ::sigabbrev_np(signal_number)));
+    });
+    ConsoleInput input(loop_.context(), STDIN_FILENO, terminal.active(), *serial_, [this] {
+        exit_.request(exit_status::kSignalBase + SIGINT, "quit from the console (Ctrl-A x)");
+    });
+    input.start();
+
+    // vCPU threads must not take the termination signals: the loop does.
+    sigset_t blocked, previous;
+    sigemptyset(&blocked);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+        sigaddset(&blocked, sig);
+    }
+    pthread_sigmask(SIG_BLOCK, &blocked, &previous);
+    for (auto& vcpu : vcpus_) {
+        vcpu->start();
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+
+    if (!exit_.requested()) {
+        loop_.run();
+    }
+    for (auto& vcpu : vcpus_) {
+        vcpu->join();
+    }
+    trace_.mark(BootTrace::Event::Exit);
+    return exit_.status();
+}
+
+}  // namespace vmm

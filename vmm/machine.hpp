@@ -1,0 +1,54 @@
+// Builds a VM from a validated VmConfig (KVM objects, guest memory, boot
+// setup, devices on buses, vCPUs) and runs it until it stops.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "devices/legacy/serial_8250.hpp"
+#include "vmm/boot_trace.hpp"
+#include "vmm/bus.hpp"
+#include "vmm/config.hpp"
+#include "vmm/event_loop.hpp"
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/kvm/vm_fd.hpp"
+#include "vmm/memory/guest_memory.hpp"
+#include "vmm/vcpu.hpp"
+#include "vmm/vm_exit.hpp"
+
+namespace vmm {
+
+class Machine {
+public:
+    Machine(const VmConfig& config, BootTrace& trace);
+    ~Machine();
+
+    // Starts the vCPUs, runs the event loop on this thread until the VM stops,
+    // joins every vCPU thread. Returns the process exit status.
+    int run();
+
+    const VmExit& exit() const { return exit_; }
+    const std::string& cmdline() const { return cmdline_; }
+
+private:
+    void setup_vm();
+    void setup_devices();
+    void setup_vcpus(const x86::BootSetup& boot);
+    void stop_all();
+
+    const VmConfig& config_;
+    BootTrace& trace_;
+    VmExit exit_;
+    Kvm kvm_;
+    std::unique_ptr<VmFd> vm_;
+    std::unique_ptr<GuestMemory> memory_;
+    std::string cmdline_;
+    EventLoop loop_;
+    Bus pio_bus_;
+    Bus mmio_bus_;
+    std::shared_ptr<Serial8250> serial_;
+    std::vector<std::unique_ptr<Vcpu>> vcpus_;
+    bool pvm_profile_ = false;
+};
+
+}  // namespace vmm

@@ -1,0 +1,103 @@
+// Guest RAM: a set of non-overlapping regions of anonymous host memory, and the
+// only place in the VMM that turns guest-physical addresses into host pointers.
+// Every access is bounds-checked with overflow-safe arithmetic; a range must lie
+// wholly inside one region. Devices use read/write/read_obj/write_obj, or a
+// checked GuestSlice for zero-copy I/O.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "vmm/error.hpp"
+#include "vmm/mapping.hpp"
+#include "vmm/memory/guest_address.hpp"
+
+namespace vmm {
+
+// A guest access outside RAM (or wrapping); the guest's fault, not the host's.
+class GuestMemoryError : public Error {
+public:
+    using Error::Error;
+};
+
+struct GuestRegionSpec {
+    GuestAddress start;
+    uint64_t size;
+};
+
+// A bounds-checked window of guest RAM. Guest vCPUs may change the bytes at any
+// time, so users copy out what they validate instead of reading twice.
+class GuestSlice {
+public:
+    GuestSlice(uint8_t* data, size_t size) : data_(data), size_(size) {}
+    uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }
+
+private:
+    uint8_t* data_;
+    size_t size_;
+};
+
+class GuestRegion {
+public:
+    GuestRegion(GuestAddress start, Mapping mapping)
+        : start_(start), mapping_(std::move(mapping)) {}
+    GuestAddress start() const { return start_; }
+    uint64_t size() const { return mapping_.size(); }
+    // One past the last byte; regions never end at 2^64 (checked at creation).
+    uint64_t end() const { return start_.value() + size(); }
+    uint64_t host_address() const { return reinterpret_cast<uint64_t>(mapping_.get()); }
+    uint8_t* host_base() const { return static_cast<uint8_t*>(mapping_.get()); }
+
+private:
+    GuestAddress start_;
+    Mapping mapping_;
+};
+
+class GuestMemory {
+public:
+    // Maps anonymous, lazily-committed memory (MAP_NORESERVE) for each region.
+    // Regions must be page-aligned, non-empty and non-overlapping.
+    static GuestMemory create(const std::vector<GuestRegionSpec>& specs);
+
+    GuestMemory(GuestMemory&&) = default;
+    GuestMemory& operator=(GuestMemory&&) = default;
+
+    const std::vector<GuestRegion>& regions() const { return regions_; }
+    uint64_t total_size() const;
+
+    // True when [addr, addr+len) lies inside one region (len 0 needs addr in RAM).
+    bool check_range(GuestAddress addr, uint64_t len) const;
+
+    // Throw GuestMemoryError when the range is not wholly inside guest RAM.
+    GuestSlice slice(GuestAddress addr, uint64_t len) const;
+    void read(GuestAddress addr, std::span<uint8_t> out) const;
+    void write(GuestAddress addr, std::span<const uint8_t> in) const;
+    void fill(GuestAddress addr, uint64_t len, uint8_t value) const;
+
+    template <typename T>
+    T read_obj(GuestAddress addr) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value;
+        read(addr, std::span(reinterpret_cast<uint8_t*>(&value), sizeof(T)));
+        return value;
+    }
+    template <typename T>
+    void write_obj(GuestAddress addr, const T& value) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        write(addr, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
+    }
+
+private:
+    explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
+    // The region holding [addr, addr+len), or nullptr.
+    const GuestRegion* find(GuestAddress addr, uint64_t len) const;
+
+    std::vector<GuestRegion> regions_;
+};
+
+}  // namespace vmm
