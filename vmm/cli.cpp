@@ -8,7 +8,19 @@
 namespace vmm {
 
 namespace {
+
 constexpr const char* kVersion = "0.1.0";
+
+// CLI11 would wrap "-5" into a huge unsigned value; accept digits only.
+const CLI::Validator kWholeNumber(
+    [](std::string& value) -> std::string {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+            return fmt::format("'{}' is not a whole number", value);
+        }
+        return {};
+    },
+    "NUMBER");
+
 }  // namespace
 
 CliResult parse_command_line(int argc, char** argv) {
@@ -24,8 +36,12 @@ CliResult parse_command_line(int argc, char** argv) {
     app.add_option("--initrd", initrd, "Initial ramdisk (initramfs) to load");
     app.add_option("--cmdline", cmdline,
                    fmt::format("Kernel command line (default: \"{}\")", kDefaultCmdline));
-    app.add_option("--mem", config.memory_mib, "Guest memory in MiB")->default_val(128);
-    app.add_option("--cpus", config.vcpu_count, "Number of vCPUs")->default_val(1);
+    app.add_option("--mem", config.memory_mib, "Guest memory in MiB")
+        ->check(kWholeNumber)
+        ->default_val(128);
+    app.add_option("--cpus", config.vcpu_count, "Number of vCPUs")
+        ->check(kWholeNumber)
+        ->default_val(1);
     app.add_option("--cpu-profile", profile,
                    "CPUID profile: host, pvm (what a PVM host's emulator can run), or auto "
                    "(pvm on PVM hosts)")

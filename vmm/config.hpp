@@ -31,7 +31,9 @@ inline constexpr uint32_t kMaxVcpus = 32;
 inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";
 // What a stock kernel needs on a PVM host besides the CPUID profile: no xsave
 // (xrstor), no SMAP (clac/stac), no int3 self-test, no mitigation code paths.
-inline constexpr const char* kPvmCmdline = "noxsave nosmap no_int3_selftest mitigations=off";
+inline constexpr const char* kPvmCmdline =
+    "noxsave nosmap no_int3_selftest mitigations=off "
+    "clearcpuid=smap,fsgsbase,pcid,invpcid,rdrand,rdseed,rdpid,popcnt";
 
 // Throws Error naming the field and the bad value.
 void validate_config(const VmConfig& config);

@@ -57,8 +57,9 @@ KernelImage load_bzimage(const ImageFile& file, const GuestMemory& memory) {
                                             setup_bytes, file.size()));
     }
     uint64_t kernel_bytes = file.size() - setup_bytes;
+    // syssize counts 16-byte paragraphs, rounded up by the kernel's build.
     uint64_t declared_bytes = uint64_t(hdr.syssize) * 16;
-    if (declared_bytes > kernel_bytes) {
+    if (declared_bytes > kernel_bytes + 15) {
         throw bad_bzimage(file, fmt::format("truncated: header declares {} bytes of kernel, the file "
                                             "has {}",
                                             declared_bytes, kernel_bytes));
