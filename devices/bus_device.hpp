@@ -9,7 +9,7 @@
 namespace vmm {
 
 class BusDevice {
-public:
+  public:
     virtual ~BusDevice() = default;
     virtual void read(uint64_t offset, std::span<uint8_t> data) = 0;
     virtual void write(uint64_t offset, std::span<const uint8_t> data) = 0;

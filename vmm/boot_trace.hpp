@@ -10,7 +10,7 @@
 namespace vmm {
 
 class BootTrace {
-public:
+  public:
     enum class Event { FirstKvmRun, FirstSerialByte, BootTimer, Exit, Count };
 
     BootTrace();
@@ -22,7 +22,7 @@ public:
 
     static int64_t now_ns();
 
-private:
+  private:
     int64_t start_ns_;
     std::array<std::atomic<int64_t>, static_cast<size_t>(Event::Count)> marks_;
 };

@@ -17,8 +17,8 @@ void Bus::insert(uint64_t base, uint64_t length, std::shared_ptr<BusDevice> devi
     if (next != ranges_.begin()) {
         auto previous = std::prev(next);
         if (previous->first + (previous->second.length - 1) >= base) {
-            throw Error(fmt::format("bus range {:#x}+{:#x} overlaps {:#x}", base, length,
-                                    previous->first));
+            throw Error(
+                fmt::format("bus range {:#x}+{:#x} overlaps {:#x}", base, length, previous->first));
         }
     }
     ranges_.emplace(base, Range{length, std::move(device)});

@@ -12,7 +12,7 @@
 namespace vmm {
 
 class Bus {
-public:
+  public:
     // Throws on a zero length, a range that wraps, or an overlap.
     void insert(uint64_t base, uint64_t length, std::shared_ptr<BusDevice> device);
 
@@ -21,7 +21,7 @@ public:
     bool read(uint64_t address, std::span<uint8_t> data) const;
     bool write(uint64_t address, std::span<const uint8_t> data) const;
 
-private:
+  private:
     struct Range {
         uint64_t length;
         std::shared_ptr<BusDevice> device;

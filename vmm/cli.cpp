@@ -1,7 +1,7 @@
 #include "vmm/cli.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "vmm/vm_exit.hpp"
 

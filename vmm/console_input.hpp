@@ -13,7 +13,7 @@
 namespace vmm {
 
 class ConsoleInput {
-public:
+  public:
     // `escape`: honour Ctrl-A sequences (when stdin is an interactive terminal).
     ConsoleInput(boost::asio::io_context& io, int fd, bool escape, Serial8250& serial,
                  std::function<void()> on_quit);
@@ -22,7 +22,7 @@ public:
     // regular file), in which case the guest simply gets no input.
     bool start();
 
-private:
+  private:
     void wait();
     void read_available();
     // Applies the escape sequence; returns the bytes meant for the guest.

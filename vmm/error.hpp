@@ -13,21 +13,23 @@
 namespace vmm {
 
 class Error : public std::runtime_error {
-public:
+  public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
 class SystemError : public Error {
-public:
+  public:
     SystemError(const std::string& what, int err)
         : Error(fmt::format("{}: {}", what, std::strerror(err))), errno_(err) {}
     int error_number() const { return errno_; }
 
-private:
+  private:
     int errno_;
 };
 
 // Throws SystemError with the current errno; for use right after a failing call.
-[[noreturn]] inline void throw_errno(const std::string& what) { throw SystemError(what, errno); }
+[[noreturn]] inline void throw_errno(const std::string& what) {
+    throw SystemError(what, errno);
+}
 
 }  // namespace vmm

@@ -5,8 +5,7 @@
 namespace vmm {
 
 EventLoop::EventLoop()
-    : keep_running_(boost::asio::make_work_guard(io_)),
-      signals_(io_, SIGINT, SIGTERM, SIGHUP) {
+    : keep_running_(boost::asio::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM, SIGHUP) {
     signals_.add(SIGQUIT);
 }
 
@@ -25,8 +24,12 @@ void EventLoop::wait_for_signal() {
     });
 }
 
-void EventLoop::run() { io_.run(); }
+void EventLoop::run() {
+    io_.run();
+}
 
-void EventLoop::stop() { io_.stop(); }
+void EventLoop::stop() {
+    io_.stop();
+}
 
 }  // namespace vmm

@@ -11,7 +11,7 @@
 namespace vmm {
 
 class EventLoop {
-public:
+  public:
     EventLoop();
 
     boost::asio::io_context& context() { return io_; }
@@ -24,7 +24,7 @@ public:
     // Safe from any thread (and from a handler).
     void stop();
 
-private:
+  private:
     void wait_for_signal();
 
     boost::asio::io_context io_;

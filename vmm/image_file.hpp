@@ -12,7 +12,7 @@
 namespace vmm {
 
 class ImageFile {
-public:
+  public:
     // `role` names the file in errors ("kernel", "initrd"). Rejects missing,
     // unreadable, non-regular and empty files.
     ImageFile(const std::string& path, std::string role);
@@ -27,7 +27,7 @@ public:
     void read_into_guest(uint64_t offset, uint64_t length, const GuestMemory& memory,
                          GuestAddress address) const;
 
-private:
+  private:
     std::string path_;
     std::string role_;
     UniqueFd fd_;

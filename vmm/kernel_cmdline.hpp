@@ -8,7 +8,7 @@
 namespace vmm {
 
 class KernelCmdline {
-public:
+  public:
     explicit KernelCmdline(std::string_view base);
 
     // Appends a space-separated argument (or several).
@@ -17,7 +17,7 @@ public:
     bool has_key(std::string_view key) const;
     const std::string& str() const { return line_; }
 
-private:
+  private:
     std::string line_;
 };
 

@@ -19,7 +19,7 @@
 namespace vmm {
 
 class Machine {
-public:
+  public:
     Machine(const VmConfig& config, BootTrace& trace);
     ~Machine();
 
@@ -30,7 +30,7 @@ public:
     const VmExit& exit() const { return exit_; }
     const std::string& cmdline() const { return cmdline_; }
 
-private:
+  private:
     void setup_vm();
     void setup_devices();
     void setup_vcpus(const x86::BootSetup& boot);

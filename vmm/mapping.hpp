@@ -9,7 +9,7 @@
 namespace vmm {
 
 class Mapping {
-public:
+  public:
     Mapping() = default;
     Mapping(void* addr, size_t size) : addr_(addr), size_(size) {}
     Mapping(Mapping&& other) noexcept
@@ -29,7 +29,7 @@ public:
     void* get() const { return addr_; }
     size_t size() const { return size_; }
 
-private:
+  private:
     void unmap() {
         if (addr_ != nullptr) {
             ::munmap(addr_, size_);

@@ -6,7 +6,7 @@
 namespace vmm {
 
 class RawTerminal {
-public:
+  public:
     explicit RawTerminal(int fd);
     ~RawTerminal();
     RawTerminal(const RawTerminal&) = delete;
@@ -14,7 +14,7 @@ public:
 
     bool active() const { return active_; }
 
-private:
+  private:
     int fd_;
     bool active_ = false;
 };

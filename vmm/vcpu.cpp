@@ -11,19 +11,28 @@ namespace vmm {
 
 namespace {
 
-int kick_signal() { return SIGRTMIN; }
+int kick_signal() {
+    return SIGRTMIN;
+}
 
 void ignore_kick(int) {}
 
 const char* exit_reason_name(uint32_t reason) {
     switch (reason) {
-        case KVM_EXIT_UNKNOWN: return "unknown";
-        case KVM_EXIT_EXCEPTION: return "exception";
-        case KVM_EXIT_HLT: return "hlt";
-        case KVM_EXIT_DEBUG: return "debug";
-        case KVM_EXIT_FAIL_ENTRY: return "fail entry";
-        case KVM_EXIT_NMI: return "nmi";
-        default: return "unexpected";
+        case KVM_EXIT_UNKNOWN:
+            return "unknown";
+        case KVM_EXIT_EXCEPTION:
+            return "exception";
+        case KVM_EXIT_HLT:
+            return "hlt";
+        case KVM_EXIT_DEBUG:
+            return "debug";
+        case KVM_EXIT_FAIL_ENTRY:
+            return "fail entry";
+        case KVM_EXIT_NMI:
+            return "nmi";
+        default:
+            return "unexpected";
     }
 }
 
@@ -130,8 +139,9 @@ bool Vcpu::handle_exit() {
         case KVM_EXIT_INTR:
             return true;
         case KVM_EXIT_SHUTDOWN:
-            context_.exit.request(exit_status::kGuestStopped,
-                                  fmt::format("vCPU {}: triple fault (KVM_EXIT_SHUTDOWN)", fd_.id()));
+            context_.exit.request(
+                exit_status::kGuestStopped,
+                fmt::format("vCPU {}: triple fault (KVM_EXIT_SHUTDOWN)", fd_.id()));
             return false;
         case KVM_EXIT_SYSTEM_EVENT:
             switch (run->system_event.type) {
@@ -165,11 +175,11 @@ bool Vcpu::handle_exit() {
                 true);
             return false;
         default:
-            context_.exit.request(exit_status::kGuestFault,
-                                  fmt::format("vCPU {}: unhandled KVM exit {} ({})\n{}", fd_.id(),
-                                              run->exit_reason, exit_reason_name(run->exit_reason),
-                                              x86::describe_vcpu_state(fd_)),
-                                  true);
+            context_.exit.request(
+                exit_status::kGuestFault,
+                fmt::format("vCPU {}: unhandled KVM exit {} ({})\n{}", fd_.id(), run->exit_reason,
+                            exit_reason_name(run->exit_reason), x86::describe_vcpu_state(fd_)),
+                true);
             return false;
     }
 }

@@ -16,7 +16,7 @@
 namespace vmm {
 
 class Vcpu {
-public:
+  public:
     struct Context {
         const Bus& pio;
         const Bus& mmio;
@@ -40,7 +40,7 @@ public:
     void kick();
     void join();
 
-private:
+  private:
     void run_loop();
     // Handles one exit; false when the vCPU must stop.
     bool handle_exit();

@@ -20,7 +20,7 @@ inline constexpr int kSignalBase = 128;  // + signal number (SIGTERM: 143)
 }  // namespace exit_status
 
 class VmExit {
-public:
+  public:
     // Set before any thread can call request().
     void set_stop_hook(std::function<void()> hook) { stop_hook_ = std::move(hook); }
 
@@ -32,7 +32,7 @@ public:
     std::string reason() const;
     bool is_error() const;
 
-private:
+  private:
     std::function<void()> stop_hook_;
     std::atomic<bool> requested_{false};
     mutable std::mutex mutex_;

@@ -32,11 +32,13 @@ InitrdPlacement load_initrd(const GuestMemory& memory, const std::string& path,
                             const KernelImage& kernel) {
     ImageFile file(path, "initrd");
     uint64_t low_ram_end = std::min(memory.total_size(), kMmioHoleStart);
-    auto address = place_initrd(file.size(), kernel.load_end, kernel.initrd_address_max, low_ram_end);
+    auto address =
+        place_initrd(file.size(), kernel.load_end, kernel.initrd_address_max, low_ram_end);
     if (!address) {
-        throw Error(fmt::format("initrd '{}' ({} KiB) does not fit in guest memory ({} MiB) "
-                                "above the kernel",
-                                path, file.size() >> 10, memory.total_size() >> 20));
+        throw Error(
+            fmt::format("initrd '{}' ({} KiB) does not fit in guest memory ({} MiB) "
+                        "above the kernel",
+                        path, file.size() >> 10, memory.total_size() >> 20));
     }
     file.read_into_guest(0, file.size(), memory, GuestAddress(*address));
     return {*address, file.size()};
@@ -95,8 +97,8 @@ BootSetup setup_boot(const GuestMemory& memory, const BootRequest& request) {
         setup.page_table_root = 0;
     } else {
         setup.instruction_pointer = kernel.entry64;
-        boot_params params = make_boot_params(kernel.header, kCmdlineAddress,
-                                              kernel.cmdline_max, setup.initrd, e820);
+        boot_params params = make_boot_params(kernel.header, kCmdlineAddress, kernel.cmdline_max,
+                                              setup.initrd, e820);
         memory.write_obj(GuestAddress(kZeroPageAddress), params);
         setup.boot_info_address = kZeroPageAddress;
         setup.page_table_root = write_identity_page_tables(memory);

@@ -23,7 +23,7 @@ struct BootRequest {
 
 // Where and how the boot vCPU starts.
 struct BootSetup {
-    BootEntry entry;          // Linux64 or Pvh, never Auto
+    BootEntry entry;  // Linux64 or Pvh, never Auto
     uint64_t instruction_pointer;
     uint64_t boot_info_address;  // zero page (RSI) or PVH start info (EBX)
     uint64_t page_table_root;    // CR3 for the 64-bit entry

@@ -6,7 +6,7 @@ namespace vmm::x86 {
 
 namespace {
 constexpr uint8_t kLoaderTypeUndefined = 0xff;  // boot.rst: "no assigned id"
-constexpr uint32_t kHdrSMagic = 0x53726448;      // "HdrS"
+constexpr uint32_t kHdrSMagic = 0x53726448;     // "HdrS"
 constexpr uint16_t kSyntheticVersion = 0x020f;
 constexpr uint32_t kDefaultKernelAlignment = 0x1000000;
 }  // namespace

@@ -30,7 +30,8 @@ KernelImage load_bzimage(const ImageFile& file, const GuestMemory& memory) {
     // is the offset of the jump target from 0x202).
     uint8_t jump_length = 0;
     file.read_exact(0x201, std::span(&jump_length, 1));
-    uint64_t header_end = std::min<uint64_t>(0x202 + jump_length, kHeaderOffset + sizeof(setup_header));
+    uint64_t header_end =
+        std::min<uint64_t>(0x202 + jump_length, kHeaderOffset + sizeof(setup_header));
 
     setup_header hdr{};
     file.read_exact(kHeaderOffset,
@@ -60,9 +61,10 @@ KernelImage load_bzimage(const ImageFile& file, const GuestMemory& memory) {
     // syssize counts 16-byte paragraphs, rounded up by the kernel's build.
     uint64_t declared_bytes = uint64_t(hdr.syssize) * 16;
     if (declared_bytes > kernel_bytes + 15) {
-        throw bad_bzimage(file, fmt::format("truncated: header declares {} bytes of kernel, the file "
-                                            "has {}",
-                                            declared_bytes, kernel_bytes));
+        throw bad_bzimage(file,
+                          fmt::format("truncated: header declares {} bytes of kernel, the file "
+                                      "has {}",
+                                      declared_bytes, kernel_bytes));
     }
     if (kernel_bytes <= kEntry64Offset) {
         throw bad_bzimage(file, "truncated: no code at the 64-bit entry point");
@@ -73,15 +75,15 @@ KernelImage load_bzimage(const ImageFile& file, const GuestMemory& memory) {
     uint64_t load_address = kHighMemoryStart;
     uint64_t run_address = load_address;
     if (hdr.relocatable_kernel) {
-        run_address = std::max<uint64_t>(align_up(load_address, hdr.kernel_alignment),
-                                          hdr.pref_address);
+        run_address =
+            std::max<uint64_t>(align_up(load_address, hdr.kernel_alignment), hdr.pref_address);
     }
     uint64_t needed_end = std::max(run_address + hdr.init_size, load_address + kernel_bytes);
     uint64_t low_ram_end = std::min(memory.total_size(), kMmioHoleStart);
     if (needed_end > low_ram_end) {
-        throw bad_bzimage(file, fmt::format("kernel needs {} MiB of memory but the guest has {} MiB",
-                                            (needed_end + (1 << 20) - 1) >> 20,
-                                            memory.total_size() >> 20));
+        throw bad_bzimage(
+            file, fmt::format("kernel needs {} MiB of memory but the guest has {} MiB",
+                              (needed_end + (1 << 20) - 1) >> 20, memory.total_size() >> 20));
     }
     file.read_into_guest(setup_bytes, kernel_bytes, memory, GuestAddress(load_address));
 

@@ -13,27 +13,45 @@ namespace {
 enum { EAX, EBX, ECX, EDX };
 
 constexpr std::array kFeatures{
-    CpuFeature{"fma", 1, 0, ECX, 12},          CpuFeature{"cx16", 1, 0, ECX, 13},
-    CpuFeature{"pcid", 1, 0, ECX, 17},         CpuFeature{"sse4_1", 1, 0, ECX, 19},
-    CpuFeature{"sse4_2", 1, 0, ECX, 20},       CpuFeature{"x2apic", 1, 0, ECX, 21},
-    CpuFeature{"movbe", 1, 0, ECX, 22},        CpuFeature{"popcnt", 1, 0, ECX, 23},
+    CpuFeature{"fma", 1, 0, ECX, 12},
+    CpuFeature{"cx16", 1, 0, ECX, 13},
+    CpuFeature{"pcid", 1, 0, ECX, 17},
+    CpuFeature{"sse4_1", 1, 0, ECX, 19},
+    CpuFeature{"sse4_2", 1, 0, ECX, 20},
+    CpuFeature{"x2apic", 1, 0, ECX, 21},
+    CpuFeature{"movbe", 1, 0, ECX, 22},
+    CpuFeature{"popcnt", 1, 0, ECX, 23},
     CpuFeature{"tsc_deadline_timer", 1, 0, ECX, 24},
-    CpuFeature{"aes", 1, 0, ECX, 25},          CpuFeature{"xsave", 1, 0, ECX, 26},
-    CpuFeature{"avx", 1, 0, ECX, 28},          CpuFeature{"f16c", 1, 0, ECX, 29},
-    CpuFeature{"rdrand", 1, 0, ECX, 30},       CpuFeature{"fsgsbase", 7, 0, EBX, 0},
-    CpuFeature{"bmi1", 7, 0, EBX, 3},          CpuFeature{"hle", 7, 0, EBX, 4},
-    CpuFeature{"avx2", 7, 0, EBX, 5},          CpuFeature{"smep", 7, 0, EBX, 7},
-    CpuFeature{"bmi2", 7, 0, EBX, 8},          CpuFeature{"erms", 7, 0, EBX, 9},
-    CpuFeature{"invpcid", 7, 0, EBX, 10},      CpuFeature{"rtm", 7, 0, EBX, 11},
-    CpuFeature{"avx512f", 7, 0, EBX, 16},      CpuFeature{"rdseed", 7, 0, EBX, 18},
-    CpuFeature{"adx", 7, 0, EBX, 19},          CpuFeature{"smap", 7, 0, EBX, 20},
-    CpuFeature{"clflushopt", 7, 0, EBX, 23},   CpuFeature{"sha_ni", 7, 0, EBX, 29},
-    CpuFeature{"umip", 7, 0, ECX, 2},          CpuFeature{"pku", 7, 0, ECX, 3},
-    CpuFeature{"la57", 7, 0, ECX, 16},         CpuFeature{"rdpid", 7, 0, ECX, 22},
-    CpuFeature{"md_clear", 7, 0, EDX, 10},     CpuFeature{"spec_ctrl", 7, 0, EDX, 26},
+    CpuFeature{"aes", 1, 0, ECX, 25},
+    CpuFeature{"xsave", 1, 0, ECX, 26},
+    CpuFeature{"avx", 1, 0, ECX, 28},
+    CpuFeature{"f16c", 1, 0, ECX, 29},
+    CpuFeature{"rdrand", 1, 0, ECX, 30},
+    CpuFeature{"fsgsbase", 7, 0, EBX, 0},
+    CpuFeature{"bmi1", 7, 0, EBX, 3},
+    CpuFeature{"hle", 7, 0, EBX, 4},
+    CpuFeature{"avx2", 7, 0, EBX, 5},
+    CpuFeature{"smep", 7, 0, EBX, 7},
+    CpuFeature{"bmi2", 7, 0, EBX, 8},
+    CpuFeature{"erms", 7, 0, EBX, 9},
+    CpuFeature{"invpcid", 7, 0, EBX, 10},
+    CpuFeature{"rtm", 7, 0, EBX, 11},
+    CpuFeature{"avx512f", 7, 0, EBX, 16},
+    CpuFeature{"rdseed", 7, 0, EBX, 18},
+    CpuFeature{"adx", 7, 0, EBX, 19},
+    CpuFeature{"smap", 7, 0, EBX, 20},
+    CpuFeature{"clflushopt", 7, 0, EBX, 23},
+    CpuFeature{"sha_ni", 7, 0, EBX, 29},
+    CpuFeature{"umip", 7, 0, ECX, 2},
+    CpuFeature{"pku", 7, 0, ECX, 3},
+    CpuFeature{"la57", 7, 0, ECX, 16},
+    CpuFeature{"rdpid", 7, 0, ECX, 22},
+    CpuFeature{"md_clear", 7, 0, EDX, 10},
+    CpuFeature{"spec_ctrl", 7, 0, EDX, 26},
     CpuFeature{"arch_capabilities", 7, 0, EDX, 29},
     CpuFeature{"lahf_lm", 0x80000001, 0, ECX, 0},
-    CpuFeature{"abm", 0x80000001, 0, ECX, 5},  CpuFeature{"pdpe1gb", 0x80000001, 0, EDX, 26},
+    CpuFeature{"abm", 0x80000001, 0, ECX, 5},
+    CpuFeature{"pdpe1gb", 0x80000001, 0, EDX, 26},
     CpuFeature{"rdtscp", 0x80000001, 0, EDX, 27},
 };
 
@@ -43,8 +61,8 @@ struct Dependency {
     const char* requires_feature;
 };
 constexpr std::array kDependencies{
-    Dependency{"avx", "xsave"},   Dependency{"fma", "avx"},     Dependency{"f16c", "avx"},
-    Dependency{"avx2", "avx"},    Dependency{"avx512f", "avx2"}, Dependency{"invpcid", "pcid"},
+    Dependency{"avx", "xsave"}, Dependency{"fma", "avx"},      Dependency{"f16c", "avx"},
+    Dependency{"avx2", "avx"},  Dependency{"avx512f", "avx2"}, Dependency{"invpcid", "pcid"},
 };
 
 constexpr uint32_t kHypervisorBit = 1u << 31;  // leaf 1 ECX
@@ -53,10 +71,14 @@ constexpr uint32_t kHttBit = 1u << 28;         // leaf 1 EDX
 
 uint32_t& reg_of(CpuidEntry& entry, int reg) {
     switch (reg) {
-        case EAX: return entry.eax;
-        case EBX: return entry.ebx;
-        case ECX: return entry.ecx;
-        default: return entry.edx;
+        case EAX:
+            return entry.eax;
+        case EBX:
+            return entry.ebx;
+        case ECX:
+            return entry.ecx;
+        default:
+            return entry.edx;
     }
 }
 

@@ -25,13 +25,20 @@ Error bad_elf(const ImageFile& file, const std::string& problem) {
 
 const char* machine_name(uint16_t machine) {
     switch (machine) {
-        case EM_386: return "i386";
-        case EM_ARM: return "arm";
-        case EM_AARCH64: return "aarch64";
-        case EM_RISCV: return "riscv";
-        case EM_PPC64: return "ppc64";
-        case EM_S390: return "s390";
-        default: return "unknown";
+        case EM_386:
+            return "i386";
+        case EM_ARM:
+            return "arm";
+        case EM_AARCH64:
+            return "aarch64";
+        case EM_RISCV:
+            return "riscv";
+        case EM_PPC64:
+            return "ppc64";
+        case EM_S390:
+            return "s390";
+        default:
+            return "unknown";
     }
 }
 
@@ -168,12 +175,13 @@ KernelImage load_elf_kernel(const ImageFile& file, const GuestMemory& memory) {
         throw bad_elf(file, "ELF has no loadable segments");
     }
     if (!entry) {
-        throw bad_elf(file, fmt::format("entry point {:#x} is not inside any loaded segment",
-                                        ehdr.e_entry));
+        throw bad_elf(
+            file, fmt::format("entry point {:#x} is not inside any loaded segment", ehdr.e_entry));
     }
     image.entry64 = *entry;
     if (image.pvh_entry && !memory.check_range(GuestAddress(*image.pvh_entry), 1)) {
-        throw bad_elf(file, fmt::format("PVH entry {:#x} is outside guest memory", *image.pvh_entry));
+        throw bad_elf(file,
+                      fmt::format("PVH entry {:#x} is outside guest memory", *image.pvh_entry));
     }
     // A 64-bit kernel can take its initrd anywhere in low RAM.
     image.initrd_address_max = kMmioHoleStart - 1;

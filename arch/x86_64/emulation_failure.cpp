@@ -54,9 +54,9 @@ void inject_breakpoint(const VcpuFd& vcpu) {
     events.exception.has_error_code = 0;
     events.exception.error_code = 0;
     // Leave the other event fields as KVM reported them.
-    events.flags &= ~static_cast<uint32_t>(KVM_VCPUEVENT_VALID_NMI_PENDING |
-                                           KVM_VCPUEVENT_VALID_SIPI_VECTOR |
-                                           KVM_VCPUEVENT_VALID_SMM);
+    events.flags &=
+        ~static_cast<uint32_t>(KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+                               KVM_VCPUEVENT_VALID_SMM);
     vcpu.set_vcpu_events(events);
 }
 
@@ -72,9 +72,9 @@ std::string describe_vcpu_state(const VcpuFd& vcpu) {
         "  r8 ={:#018x} r9 ={:#018x} r10={:#018x} r11={:#018x}\n"
         "  r12={:#018x} r13={:#018x} r14={:#018x} r15={:#018x}\n"
         "  cs={:#06x} (base {:#x}, l={} db={}) cr0={:#x} cr3={:#x} cr4={:#x} efer={:#x}",
-        r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9,
-        r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cs.selector, s.cs.base, s.cs.l, s.cs.db, s.cr0,
-        s.cr3, s.cr4, s.efer);
+        r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10,
+        r.r11, r.r12, r.r13, r.r14, r.r15, s.cs.selector, s.cs.base, s.cs.l, s.cs.db, s.cr0, s.cr3,
+        s.cr4, s.efer);
 }
 
 std::optional<std::string> handle_emulation_failure(const VcpuFd& vcpu, const GuestMemory& memory) {

@@ -4,11 +4,11 @@ namespace vmm::x86 {
 
 std::array<uint64_t, 5> boot_gdt() {
     return {
-        0,                                  // null
-        gdt_entry(0xc09b, 0, 0xfffff),      // 0x08: code, 32-bit, 4 KiB granular
-        gdt_entry(0xa09b, 0, 0xfffff),      // 0x10: code, 64-bit (L bit)
-        gdt_entry(0xc093, 0, 0xfffff),      // 0x18: data, read/write
-        gdt_entry(0x008b, 0, 0xfffff),      // 0x20: TSS, busy (type 11)
+        0,                              // null
+        gdt_entry(0xc09b, 0, 0xfffff),  // 0x08: code, 32-bit, 4 KiB granular
+        gdt_entry(0xa09b, 0, 0xfffff),  // 0x10: code, 64-bit (L bit)
+        gdt_entry(0xc093, 0, 0xfffff),  // 0x18: data, read/write
+        gdt_entry(0x008b, 0, 0xfffff),  // 0x20: TSS, busy (type 11)
     };
 }
 

@@ -7,7 +7,8 @@ namespace vmm::x86 {
 uint64_t write_pvh_start_info(const GuestMemory& memory, uint64_t cmdline_address,
                               const std::optional<InitrdPlacement>& initrd,
                               const std::vector<E820Entry>& e820) {
-    constexpr size_t kMaxEntries = (kPvhModlistAddress - kPvhMemmapAddress) / sizeof(HvmMemmapEntry);
+    constexpr size_t kMaxEntries =
+        (kPvhModlistAddress - kPvhMemmapAddress) / sizeof(HvmMemmapEntry);
     if (e820.size() > kMaxEntries) {
         throw Error(fmt::format("memory map has {} entries; PVH start info holds {}", e820.size(),
                                 kMaxEntries));

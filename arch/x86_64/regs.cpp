@@ -33,7 +33,9 @@ void set_apic_register(kvm_lapic_state& lapic, uint32_t offset, uint32_t value) 
     std::memcpy(lapic.regs + offset, &value, sizeof(value));
 }
 
-uint32_t with_delivery_mode(uint32_t lvt, uint32_t mode) { return (lvt & ~0x700u) | (mode << 8); }
+uint32_t with_delivery_mode(uint32_t lvt, uint32_t mode) {
+    return (lvt & ~0x700u) | (mode << 8);
+}
 
 }  // namespace
 
@@ -82,14 +84,14 @@ void setup_msrs(const VcpuFd& vcpu, const std::vector<uint32_t>& supported_msrs)
     constexpr uint64_t kMiscEnableFastStrings = 1;
     constexpr uint64_t kMtrrEnableWriteBack = (1ull << 11) | 6;
     const std::pair<uint32_t, uint64_t> wanted[] = {
-        {0x174, 0},  // IA32_SYSENTER_CS
-        {0x175, 0},  // IA32_SYSENTER_ESP
-        {0x176, 0},  // IA32_SYSENTER_EIP
-        {0xc0000081, 0},  // STAR
-        {0xc0000082, 0},  // LSTAR
-        {0xc0000083, 0},  // CSTAR
-        {0xc0000084, 0},  // SYSCALL_MASK
-        {0xc0000102, 0},  // KERNEL_GS_BASE
+        {0x174, 0},                       // IA32_SYSENTER_CS
+        {0x175, 0},                       // IA32_SYSENTER_ESP
+        {0x176, 0},                       // IA32_SYSENTER_EIP
+        {0xc0000081, 0},                  // STAR
+        {0xc0000082, 0},                  // LSTAR
+        {0xc0000083, 0},                  // CSTAR
+        {0xc0000084, 0},                  // SYSCALL_MASK
+        {0xc0000102, 0},                  // KERNEL_GS_BASE
         {0x1a0, kMiscEnableFastStrings},  // IA32_MISC_ENABLE
         {0x2ff, kMtrrEnableWriteBack},    // MTRRdefType: all memory write-back
     };
@@ -105,8 +107,8 @@ void setup_msrs(const VcpuFd& vcpu, const std::vector<uint32_t>& supported_msrs)
 
 void setup_fpu(const VcpuFd& vcpu) {
     kvm_fpu fpu{};
-    fpu.fcw = 0x37f;      // x87 default control word: all exceptions masked
-    fpu.mxcsr = 0x1f80;   // SSE default: all exceptions masked
+    fpu.fcw = 0x37f;     // x87 default control word: all exceptions masked
+    fpu.mxcsr = 0x1f80;  // SSE default: all exceptions masked
     vcpu.set_fpu(fpu);
 }
 

@@ -12,19 +12,21 @@
 namespace vmm {
 
 class DebugDevice : public BusDevice {
-public:
+  public:
     struct Callbacks {
         std::function<void(uint8_t status)> exit;
         std::function<void()> boot_timer;
     };
 
     DebugDevice(uint64_t exit_offset, uint64_t timer_offset, Callbacks callbacks)
-        : exit_offset_(exit_offset), timer_offset_(timer_offset), callbacks_(std::move(callbacks)) {}
+        : exit_offset_(exit_offset),
+          timer_offset_(timer_offset),
+          callbacks_(std::move(callbacks)) {}
 
     void read(uint64_t, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 
-private:
+  private:
     uint64_t exit_offset_;
     uint64_t timer_offset_;
     Callbacks callbacks_;

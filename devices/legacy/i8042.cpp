@@ -44,12 +44,23 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
             expecting_command_byte_ = false;
         } else if (offset == kCommandOffset) {
             switch (value) {
-                case kCmdReadCommandByte: output_ = command_byte_; break;
-                case kCmdWriteCommandByte: expecting_command_byte_ = true; break;
-                case kCmdSelfTest: output_ = kSelfTestPassed; break;
-                case kCmdInterfaceTest: output_ = 0; break;
-                case kCmdPulseReset: reset = true; break;
-                default: break;  // keyboard and aux port commands: no devices
+                case kCmdReadCommandByte:
+                    output_ = command_byte_;
+                    break;
+                case kCmdWriteCommandByte:
+                    expecting_command_byte_ = true;
+                    break;
+                case kCmdSelfTest:
+                    output_ = kSelfTestPassed;
+                    break;
+                case kCmdInterfaceTest:
+                    output_ = 0;
+                    break;
+                case kCmdPulseReset:
+                    reset = true;
+                    break;
+                default:
+                    break;  // keyboard and aux port commands: no devices
             }
         }
     }

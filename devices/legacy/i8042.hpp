@@ -12,18 +12,18 @@
 namespace vmm {
 
 class I8042 : public BusDevice {
-public:
+  public:
     // Registered at 0x60 with length 5; offsets 0 (data) and 4 (status/command).
     explicit I8042(std::function<void()> on_reset) : on_reset_(std::move(on_reset)) {}
 
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 
-private:
+  private:
     std::mutex mutex_;
     std::function<void()> on_reset_;
-    std::optional<uint8_t> output_;       // byte waiting at port 0x60
-    uint8_t command_byte_ = 0x45;         // translation on, system flag, kbd irq
+    std::optional<uint8_t> output_;        // byte waiting at port 0x60
+    uint8_t command_byte_ = 0x45;          // translation on, system flag, kbd irq
     bool expecting_command_byte_ = false;  // after command 0x60
 };
 

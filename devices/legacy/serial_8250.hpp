@@ -14,7 +14,7 @@
 namespace vmm {
 
 class Serial8250 : public BusDevice {
-public:
+  public:
     using Sink = std::function<void(std::span<const uint8_t>)>;
     using Interrupt = std::function<void()>;
 
@@ -30,7 +30,7 @@ public:
     // Room left in the input queue (the I/O thread stops reading when zero).
     size_t input_room() const;
 
-private:
+  private:
     // Returns whether the interrupt line should be pulsed.
     bool update_interrupt_locked();
     uint8_t read_register(uint64_t offset);

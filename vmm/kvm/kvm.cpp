@@ -18,22 +18,24 @@ Kvm::Kvm(const std::string& path) {
     if (fd < 0) {
         int err = errno;
         if (err == ENOENT) {
-            throw Error(fmt::format("{} does not exist: KVM is not available on this host "
-                                    "(load kvm_intel, kvm_amd or kvm_pvm)",
-                                    path));
+            throw Error(
+                fmt::format("{} does not exist: KVM is not available on this host "
+                            "(load kvm_intel, kvm_amd or kvm_pvm)",
+                            path));
         }
         if (err == EACCES || err == EPERM) {
-            throw Error(fmt::format("permission denied opening {}: run as root or join the "
-                                    "group that owns it (usually 'kvm')",
-                                    path));
+            throw Error(
+                fmt::format("permission denied opening {}: run as root or join the "
+                            "group that owns it (usually 'kvm')",
+                            path));
         }
         throw SystemError(fmt::format("cannot open {}", path), err);
     }
     fd_.reset(fd);
     int version = ::ioctl(fd_.get(), KVM_GET_API_VERSION, 0);
     if (version != KVM_API_VERSION) {
-        throw Error(fmt::format("KVM API version {} is not the supported {}", version,
-                                KVM_API_VERSION));
+        throw Error(
+            fmt::format("KVM API version {} is not the supported {}", version, KVM_API_VERSION));
     }
 }
 
@@ -105,7 +107,8 @@ std::vector<uint32_t> Kvm::msr_index_list() const {
     if (::ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, buffer.data()) < 0) {
         throw_errno("KVM_GET_MSR_INDEX_LIST");
     }
-    return std::vector<uint32_t>(buffer.begin() + 1, buffer.begin() + 1 + std::min(count, buffer[0]));
+    return std::vector<uint32_t>(buffer.begin() + 1,
+                                 buffer.begin() + 1 + std::min(count, buffer[0]));
 }
 
 bool Kvm::host_is_pvm() {

@@ -18,7 +18,7 @@ struct CpuidEntry {
 };
 
 class Kvm {
-public:
+  public:
     // Opens /dev/kvm (or `path`) and checks the API version; errors say why
     // (missing module, permission denied, wrong version).
     explicit Kvm(const std::string& path = "/dev/kvm");
@@ -38,7 +38,7 @@ public:
 
     int fd() const { return fd_.get(); }
 
-private:
+  private:
     UniqueFd fd_;
 };
 

@@ -14,8 +14,9 @@
 namespace vmm {
 
 class VcpuFd {
-public:
-    VcpuFd(uint32_t id, UniqueFd fd, Mapping run) : id_(id), fd_(std::move(fd)), run_(std::move(run)) {}
+  public:
+    VcpuFd(uint32_t id, UniqueFd fd, Mapping run)
+        : id_(id), fd_(std::move(fd)), run_(std::move(run)) {}
 
     uint32_t id() const { return id_; }
     kvm_run* run_area() const { return static_cast<kvm_run*>(run_.get()); }
@@ -39,7 +40,7 @@ public:
     // Guest-virtual to guest-physical through the vCPU's current page tables.
     kvm_translation translate(uint64_t linear_address) const;
 
-private:
+  private:
     uint32_t id_;
     UniqueFd fd_;
     Mapping run_;

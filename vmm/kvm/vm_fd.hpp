@@ -12,7 +12,7 @@ namespace vmm {
 class VcpuFd;
 
 class VmFd {
-public:
+  public:
     explicit VmFd(UniqueFd fd) : fd_(std::move(fd)) {}
 
     void set_user_memory_region(uint32_t slot, GuestAddress guest, uint64_t size,
@@ -27,7 +27,7 @@ public:
 
     int fd() const { return fd_.get(); }
 
-private:
+  private:
     UniqueFd fd_;
 };
 

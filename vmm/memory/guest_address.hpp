@@ -9,7 +9,7 @@
 namespace vmm {
 
 class GuestAddress {
-public:
+  public:
     constexpr GuestAddress() = default;
     constexpr explicit GuestAddress(uint64_t value) : value_(value) {}
 
@@ -24,11 +24,13 @@ public:
         return GuestAddress(sum);
     }
     // Unchecked; only for constants known not to overflow.
-    constexpr GuestAddress operator+(uint64_t offset) const { return GuestAddress(value_ + offset); }
+    constexpr GuestAddress operator+(uint64_t offset) const {
+        return GuestAddress(value_ + offset);
+    }
 
     constexpr auto operator<=>(const GuestAddress&) const = default;
 
-private:
+  private:
     uint64_t value_ = 0;
 };
 

@@ -20,7 +20,7 @@ namespace vmm {
 
 // A guest access outside RAM (or wrapping); the guest's fault, not the host's.
 class GuestMemoryError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
@@ -32,18 +32,18 @@ struct GuestRegionSpec {
 // A bounds-checked window of guest RAM. Guest vCPUs may change the bytes at any
 // time, so users copy out what they validate instead of reading twice.
 class GuestSlice {
-public:
+  public:
     GuestSlice(uint8_t* data, size_t size) : data_(data), size_(size) {}
     uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
 
-private:
+  private:
     uint8_t* data_;
     size_t size_;
 };
 
 class GuestRegion {
-public:
+  public:
     GuestRegion(GuestAddress start, Mapping mapping)
         : start_(start), mapping_(std::move(mapping)) {}
     GuestAddress start() const { return start_; }
@@ -53,13 +53,13 @@ public:
     uint64_t host_address() const { return reinterpret_cast<uint64_t>(mapping_.get()); }
     uint8_t* host_base() const { return static_cast<uint8_t*>(mapping_.get()); }
 
-private:
+  private:
     GuestAddress start_;
     Mapping mapping_;
 };
 
 class GuestMemory {
-public:
+  public:
     // Maps anonymous, lazily-committed memory (MAP_NORESERVE) for each region.
     // Regions must be page-aligned, non-empty and non-overlapping.
     static GuestMemory create(const std::vector<GuestRegionSpec>& specs);
@@ -92,7 +92,7 @@ public:
         write(addr, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
     }
 
-private:
+  private:
     explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
     // The region holding [addr, addr+len), or nullptr.
     const GuestRegion* find(GuestAddress addr, uint64_t len) const;
