@@ -51,6 +51,7 @@ CliResult parse_command_line(int argc, char** argv) {
     app.add_option("--boot-entry", entry,
                    "Kernel entry: pvh (ELF note), linux64 (64-bit boot protocol), or auto")
         ->check(CLI::IsMember({"auto", "pvh", "linux64"}));
+    app.add_option("--kvm-device", config.kvm_device, "KVM device node")->default_val("/dev/kvm");
     app.add_flag("--boot-trace", config.boot_trace,
                  "Print the time from VMM start to each boot milestone on exit");
     app.add_flag("-v,--verbose", config.verbose, "Report host details and why the VM stopped");

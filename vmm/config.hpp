@@ -22,6 +22,7 @@ struct VmConfig {
     CpuProfileChoice cpu_profile = CpuProfileChoice::Auto;
     std::string cpuid_mask;  // comma-separated feature names
     x86::BootEntry boot_entry = x86::BootEntry::Auto;
+    std::string kvm_device = "/dev/kvm";
     bool boot_trace = false;
     bool verbose = false;
 };

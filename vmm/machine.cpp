@@ -40,7 +40,8 @@ void write_all(int fd, std::span<const uint8_t> bytes) {
 
 }  // namespace
 
-Machine::Machine(const VmConfig& config, BootTrace& trace) : config_(config), trace_(trace) {
+Machine::Machine(const VmConfig& config, BootTrace& trace)
+    : config_(config), trace_(trace), kvm_(config.kvm_device) {
     bool pvm_host = Kvm::host_is_pvm();
     pvm_profile_ = config.cpu_profile == CpuProfileChoice::Pvm ||
                    (config.cpu_profile == CpuProfileChoice::Auto && pvm_host);
@@ -92,15 +93,16 @@ void Machine::setup_vm() {
     if (kvm_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
         vm_->set_identity_map_address(x86::kIdentityMapAddress);
     }
-    vm_->create_irqchip();
-    vm_->create_pit2();
-
+    // Memory slots go in before the irqchip: once the in-kernel LAPIC exists,
+    // each slot change waits for an SRCU grace period (milliseconds).
     memory_ = std::make_unique<GuestMemory>(
         GuestMemory::create(x86::guest_ram_regions(config_.memory_mib << 20)));
     uint32_t slot = 0;
     for (const auto& region : memory_->regions()) {
         vm_->set_user_memory_region(slot++, region.start(), region.size(), region.host_address());
     }
+    vm_->create_irqchip();
+    vm_->create_pit2();
 }
 
 void Machine::setup_devices() {

@@ -33,6 +33,10 @@ Kvm::Kvm(const std::string& path) {
     }
     fd_.reset(fd);
     int version = ::ioctl(fd_.get(), KVM_GET_API_VERSION, 0);
+    if (version < 0) {
+        throw Error(fmt::format("{} is not a KVM device (KVM_GET_API_VERSION failed: {})", path,
+                                std::strerror(errno)));
+    }
     if (version != KVM_API_VERSION) {
         throw Error(
             fmt::format("KVM API version {} is not the supported {}", version, KVM_API_VERSION));
