@@ -19,6 +19,7 @@ Error bad_bzimage(const ImageFile& file, const std::string& problem) {
     return Error(fmt::format("kernel '{}': {}", file.path(), problem));
 }
 
+// kernel_alignment is a 32-bit field, so this cannot overflow for values below 4 GiB.
 uint64_t align_up(uint64_t value, uint64_t alignment) {
     return alignment == 0 ? value : (value + alignment - 1) / alignment * alignment;
 }
@@ -78,12 +79,15 @@ KernelImage load_bzimage(const ImageFile& file, const GuestMemory& memory) {
         run_address =
             std::max<uint64_t>(align_up(load_address, hdr.kernel_alignment), hdr.pref_address);
     }
-    uint64_t needed_end = std::max(run_address + hdr.init_size, load_address + kernel_bytes);
     uint64_t low_ram_end = std::min(memory.total_size(), kMmioHoleStart);
-    if (needed_end > low_ram_end) {
-        throw bad_bzimage(
-            file, fmt::format("kernel needs {} MiB of memory but the guest has {} MiB",
-                              (needed_end + (1 << 20) - 1) >> 20, memory.total_size() >> 20));
+    uint64_t init_end = 0;
+    // pref_address and init_size come from the file: the sum may wrap.
+    bool wraps = __builtin_add_overflow(run_address, uint64_t(hdr.init_size), &init_end);
+    uint64_t needed_end = std::max(init_end, load_address + kernel_bytes);
+    if (wraps || needed_end > low_ram_end) {
+        uint64_t needed_mib = wraps ? UINT64_MAX >> 20 : (needed_end + (1 << 20) - 1) >> 20;
+        throw bad_bzimage(file, fmt::format("kernel needs {} MiB of memory but the guest has {} MiB",
+                                            needed_mib, memory.total_size() >> 20));
     }
     file.read_into_guest(setup_bytes, kernel_bytes, memory, GuestAddress(load_address));
 

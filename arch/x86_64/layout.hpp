@@ -8,7 +8,7 @@ namespace vmm::x86 {
 
 // Boot structures in the first 1 MiB (all below the EBDA, all in RAM).
 inline constexpr uint64_t kGdtAddress = 0x500;
-inline constexpr uint64_t kIdtAddress = 0x520;
+inline constexpr uint64_t kIdtAddress = 0x530;  // after the 5-entry GDT
 inline constexpr uint64_t kPvhStartInfoAddress = 0x6000;
 inline constexpr uint64_t kPvhMemmapAddress = 0x6040;
 inline constexpr uint64_t kPvhModlistAddress = 0x6f00;

@@ -191,11 +191,12 @@ bool Serial8250::write_register(uint64_t offset, uint8_t value, uint8_t* transmi
 bool Serial8250::update_interrupt_locked() {
     bool pending = ((ier_ & kIerReceived) && !input_.empty()) ||
                    ((ier_ & kIerTransmitEmpty) && thr_empty_pending_);
-    // IRQ 4 is edge-triggered: pulse once per new interrupt condition.
-    bool pulse = pending && !line_raised_;
-    line_raised_ = pending;
-    // OUT2 gates the interrupt line on a PC.
-    return pulse && (mcr_ & 0x08);
+    // OUT2 gates the UART's interrupt output onto the PC's IRQ 4 line, which
+    // is edge-triggered: pulse once each time the gated line goes high.
+    bool line = pending && (mcr_ & 0x08);
+    bool pulse = line && !line_raised_;
+    line_raised_ = line;
+    return pulse;
 }
 
 }  // namespace vmm

@@ -1,0 +1,238 @@
+// guest_cpuid over a synthetic "KVM supported" list: the hypervisor bit, APIC
+// IDs and topology, the PVM profile and user masks with their dependencies.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <string>
+
+#include "arch/x86_64/cpuid.hpp"
+#include "vmm/error.hpp"
+
+using Catch::Contains;
+using vmm::CpuidEntry;
+using vmm::x86::CpuidConfig;
+using vmm::x86::CpuProfile;
+using vmm::x86::guest_cpuid;
+using vmm::x86::parse_cpuid_mask;
+
+namespace {
+
+constexpr uint32_t bit(int n) {
+    return 1u << n;
+}
+
+constexpr uint32_t kHypervisor = bit(31);
+constexpr uint32_t kOsxsave = bit(27);
+constexpr uint32_t kHtt = bit(28);
+
+uint32_t vendor_word(const char* four) {
+    uint32_t word;
+    std::memcpy(&word, four, 4);
+    return word;
+}
+
+// Everything on, as a generous host would report it.
+std::vector<CpuidEntry> supported() {
+    return {
+        {0, 0, 0, 0x1f, vendor_word("Auth"), vendor_word("cAMD"), vendor_word("enti")},
+        {1, 0, 0, 0x000806f8, 0xff010800, 0xfffffffe & ~kHypervisor, 0x078bfbff & ~kHtt},
+        {7, 0, 1, 1, 0xffffffff, 0xffffffff, 0xffffffff},
+        {7, 1, 1, 0x30, 0xffffffff, 0, 0},
+        {0xb, 0, 1, 9, 9, 9, 9},
+        {0xb, 1, 1, 9, 9, 9, 9},
+        {0xb, 2, 1, 9, 9, 9, 9},
+        {0xd, 0, 1, 0x2e7, 0x340, 0xa88, 0},
+        {0xd, 1, 1, 0xf, 0x340, 0x1800, 0},
+        {0x80000001, 0, 0, 0, 0, 0xffffffff, 0xffffffff},
+    };
+}
+
+const CpuidEntry& leaf(const std::vector<CpuidEntry>& entries, uint32_t function,
+                       uint32_t index = 0) {
+    for (const auto& e : entries) {
+        if (e.function == function && e.index == index) {
+            return e;
+        }
+    }
+    FAIL("no CPUID leaf " << std::hex << function << "." << index);
+    throw std::logic_error("unreachable");
+}
+
+std::string vendor(const std::vector<CpuidEntry>& entries) {
+    const CpuidEntry& e = leaf(entries, 0);
+    char name[13] = {};
+    std::memcpy(name, &e.ebx, 4);
+    std::memcpy(name + 4, &e.edx, 4);
+    std::memcpy(name + 8, &e.ecx, 4);
+    return name;
+}
+
+CpuidConfig masked(const std::string& names) {
+    CpuidConfig config;
+    config.masked = parse_cpuid_mask(names);
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("guest_cpuid sets the hypervisor bit and keeps other features", "[cpuid]") {
+    auto entries = guest_cpuid(supported(), CpuidConfig{}, 0, 1);
+    const CpuidEntry& l1 = leaf(entries, 1);
+    CHECK((l1.ecx & kHypervisor) != 0);
+    CHECK((l1.ecx & ~kHypervisor) == (0xfffffffe & ~kHypervisor));
+    CHECK(l1.eax == 0x000806f8);
+    CHECK(leaf(entries, 7).ebx == 0xffffffff);
+    CHECK(leaf(entries, 0xd).eax == 0x2e7);
+    CHECK(vendor(entries) == "AuthenticAMD");
+    CHECK(entries.size() == supported().size());
+}
+
+TEST_CASE("guest_cpuid puts the APIC ID in leaf 1 EBX[31:24]", "[cpuid]") {
+    for (uint32_t id : {0u, 1u, 5u, 31u}) {
+        INFO("vcpu " << id);
+        auto entries = guest_cpuid(supported(), CpuidConfig{}, id, 32);
+        const CpuidEntry& l1 = leaf(entries, 1);
+        CHECK(l1.ebx >> 24 == id);
+        CHECK(((l1.ebx >> 16) & 0xff) == 32);  // logical processors per package
+        CHECK((l1.ebx & 0xffff) == 0x0800);    // CLFLUSH line size etc. kept
+        CHECK((l1.edx & kHtt) != 0);
+    }
+    auto single = guest_cpuid(supported(), CpuidConfig{}, 0, 1);
+    CHECK((leaf(single, 1).ebx >> 16) == 0x0001);
+    CHECK((leaf(single, 1).edx & kHtt) == 0);
+}
+
+TEST_CASE("guest_cpuid leaf 0xB describes the topology per vCPU", "[cpuid]") {
+    auto entries = guest_cpuid(supported(), CpuidConfig{}, 3, 4);
+    const CpuidEntry& smt = leaf(entries, 0xb, 0);
+    CHECK(smt.eax == 0);
+    CHECK(smt.ebx == 1);
+    CHECK(smt.ecx == 0x100);  // level 0, type SMT
+    CHECK(smt.edx == 3);      // x2APIC ID
+    const CpuidEntry& core = leaf(entries, 0xb, 1);
+    CHECK(core.eax == 2);  // shift: 4 vCPUs need 2 bits
+    CHECK(core.ebx == 4);
+    CHECK(core.ecx == 0x201);  // level 1, type core
+    CHECK(core.edx == 3);
+    const CpuidEntry& invalid = leaf(entries, 0xb, 2);
+    CHECK(invalid.eax == 0);
+    CHECK(invalid.ebx == 0);
+    CHECK(invalid.ecx == 2);  // type 0: invalid level
+    CHECK(invalid.edx == 3);
+
+    auto five = guest_cpuid(supported(), CpuidConfig{}, 4, 5);
+    CHECK(leaf(five, 0xb, 1).eax == 3);
+    CHECK(leaf(five, 0xb, 1).ebx == 5);
+    CHECK(leaf(five, 0xb, 0).edx == 4);
+
+    auto one = guest_cpuid(supported(), CpuidConfig{}, 0, 1);
+    CHECK(leaf(one, 0xb, 1).eax == 0);
+    CHECK(leaf(one, 0xb, 1).ebx == 1);
+}
+
+TEST_CASE("guest_cpuid PVM profile masks what the emulator cannot run", "[cpuid]") {
+    CpuidConfig config;
+    config.profile = CpuProfile::Pvm;
+    auto entries = guest_cpuid(supported(), config, 0, 1);
+    const CpuidEntry& l1 = leaf(entries, 1);
+    CHECK((l1.ecx & bit(13)) == 0);  // cx16
+    CHECK((l1.ecx & bit(26)) == 0);  // xsave
+    CHECK((l1.ecx & kOsxsave) == 0);
+    CHECK((l1.ecx & bit(17)) == 0);  // pcid
+    CHECK((l1.ecx & bit(23)) == 0);  // popcnt
+    CHECK((l1.ecx & bit(30)) == 0);  // rdrand
+    CHECK((l1.ecx & bit(28)) == 0);  // avx, via xsave
+    CHECK((l1.ecx & bit(12)) == 0);  // fma, via avx
+    CHECK((l1.ecx & bit(29)) == 0);  // f16c, via avx
+    const CpuidEntry& l7 = leaf(entries, 7);
+    CHECK((l7.ebx & bit(20)) == 0);  // smap
+    CHECK((l7.ebx & bit(0)) == 0);   // fsgsbase
+    CHECK((l7.ebx & bit(10)) == 0);  // invpcid
+    CHECK((l7.ebx & bit(18)) == 0);  // rdseed
+    CHECK((l7.ebx & bit(5)) == 0);   // avx2, via avx
+    CHECK((l7.ebx & bit(16)) == 0);  // avx512f, via avx2
+    CHECK((l7.ecx & bit(22)) == 0);  // rdpid
+    // Untouched features survive.
+    CHECK((l1.ecx & bit(20)) != 0);  // sse4_2
+    CHECK((l1.ecx & bit(25)) != 0);  // aes
+    CHECK((l7.ebx & bit(3)) != 0);   // bmi1
+    CHECK((l7.ebx & bit(7)) != 0);   // smep
+    CHECK((l1.ecx & kHypervisor) != 0);
+    // Subleaf 1 of leaf 7 is another leaf: not touched by leaf 7.0 masks.
+    CHECK(leaf(entries, 7, 1).eax == 0x30);
+    CHECK(leaf(entries, 7, 1).ebx == 0xffffffff);
+
+    CHECK(vendor(entries) == "GenuineIntel");
+    const CpuidEntry& xsave = leaf(entries, 0xd, 0);
+    CHECK((xsave.eax | xsave.ebx | xsave.ecx | xsave.edx) == 0);
+}
+
+TEST_CASE("guest_cpuid masking xsave clears AVX and leaf 0xD", "[cpuid]") {
+    auto entries = guest_cpuid(supported(), masked("xsave"), 0, 1);
+    const CpuidEntry& l1 = leaf(entries, 1);
+    CHECK((l1.ecx & bit(26)) == 0);
+    CHECK((l1.ecx & kOsxsave) == 0);
+    CHECK((l1.ecx & bit(28)) == 0);               // avx
+    CHECK((leaf(entries, 7).ebx & bit(5)) == 0);  // avx2
+    for (uint32_t index : {0u, 1u}) {
+        const CpuidEntry& e = leaf(entries, 0xd, index);
+        CHECK((e.eax | e.ebx | e.ecx | e.edx) == 0);
+    }
+    // Not the PVM profile: the vendor and the rest stay.
+    CHECK(vendor(entries) == "AuthenticAMD");
+    CHECK((l1.ecx & bit(13)) != 0);  // cx16
+}
+
+TEST_CASE("guest_cpuid masking a dependent feature keeps its base", "[cpuid]") {
+    auto entries = guest_cpuid(supported(), masked("avx2"), 0, 1);
+    CHECK((leaf(entries, 7).ebx & bit(5)) == 0);   // avx2
+    CHECK((leaf(entries, 7).ebx & bit(16)) == 0);  // avx512f needs avx2
+    CHECK((leaf(entries, 1).ecx & bit(28)) != 0);  // avx stays
+    CHECK((leaf(entries, 1).ecx & bit(26)) != 0);  // xsave stays
+    CHECK(leaf(entries, 0xd).eax == 0x2e7);
+
+    auto no_pcid = guest_cpuid(supported(), masked("pcid"), 0, 1);
+    CHECK((leaf(no_pcid, 1).ecx & bit(17)) == 0);
+    CHECK((leaf(no_pcid, 7).ebx & bit(10)) == 0);  // invpcid needs pcid
+}
+
+TEST_CASE("guest_cpuid masks extended leaves", "[cpuid]") {
+    auto entries = guest_cpuid(supported(), masked("rdtscp,lahf_lm"), 0, 1);
+    const CpuidEntry& ext = leaf(entries, 0x80000001);
+    CHECK((ext.edx & bit(27)) == 0);
+    CHECK((ext.ecx & bit(0)) == 0);
+    CHECK((ext.edx & bit(26)) != 0);  // pdpe1gb stays
+}
+
+TEST_CASE("parse_cpuid_mask parses comma-separated names", "[cpuid]") {
+    auto features = parse_cpuid_mask("avx,sse4_2");
+    REQUIRE(features.size() == 2);
+    CHECK(std::string(features[0]->name) == "avx");
+    CHECK(features[0]->leaf == 1);
+    CHECK(features[0]->reg == 2);
+    CHECK(features[0]->bit == 28);
+    CHECK(std::string(features[1]->name) == "sse4_2");
+    CHECK(parse_cpuid_mask("").empty());
+    CHECK(parse_cpuid_mask(",avx,,rdrand,").size() == 2);
+}
+
+TEST_CASE("parse_cpuid_mask rejects unknown names and lists the known ones", "[cpuid]") {
+    CHECK_THROWS_WITH(parse_cpuid_mask("avx,bogus"), Contains("unknown CPU feature 'bogus'") &&
+                                                         Contains("known:") && Contains("xsave") &&
+                                                         Contains("avx2") && Contains("rdtscp"));
+    CHECK_THROWS_AS(parse_cpuid_mask("AVX"), vmm::Error);
+    CHECK_THROWS_AS(parse_cpuid_mask(" avx"), vmm::Error);
+}
+
+TEST_CASE("profile_mask lists the PVM features and nothing for host", "[cpuid]") {
+    CHECK(vmm::x86::profile_mask(CpuProfile::Host).empty());
+    auto pvm = vmm::x86::profile_mask(CpuProfile::Pvm);
+    CHECK(pvm.size() == 10);
+    std::vector<std::string> names;
+    for (const auto* feature : pvm) {
+        names.emplace_back(feature->name);
+    }
+    CHECK_THAT(names, Catch::VectorContains(std::string("cx16")));
+    CHECK_THAT(names, Catch::VectorContains(std::string("smap")));
+    CHECK_THAT(names, Catch::VectorContains(std::string("popcnt")));
+}
