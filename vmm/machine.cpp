@@ -45,12 +45,7 @@ Machine::Machine(const VmConfig& config, BootTrace& trace)
     bool pvm_host = Kvm::host_is_pvm();
     pvm_profile_ = config.cpu_profile == CpuProfileChoice::Pvm ||
                    (config.cpu_profile == CpuProfileChoice::Auto && pvm_host);
-    if (pvm_host && config.verbose) {
-        fmt::print(stderr,
-                   "vmm: host KVM is PVM (software virtualization): guest code runs under KVM's "
-                   "instruction emulator; using CPU profile '{}'\n",
-                   pvm_profile_ ? "pvm" : "host");
-    }
+    pvm_host_ = pvm_host;
     setup_vm();
 
     KernelCmdline cmdline(config.cmdline.value_or(kDefaultCmdline));
@@ -165,6 +160,13 @@ void Machine::stop_all() {
 }
 
 int Machine::run() {
+    // Said once the VM is built, so that bad input still gets a one-line error.
+    if (pvm_host_) {
+        fmt::print(stderr,
+                   "vmm: note: host KVM is PVM (no VT-x/AMD-V): guest code runs under KVM's "
+                   "instruction emulator, far slower than native; CPU profile '{}'\n",
+                   pvm_profile_ ? "pvm" : "host");
+    }
     RawTerminal terminal(STDIN_FILENO);
     exit_.set_stop_hook([this] { stop_all(); });
     loop_.on_termination_signal([this](int signal_number) {

@@ -48,6 +48,7 @@ class Machine {
     Bus mmio_bus_;
     std::shared_ptr<Serial8250> serial_;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
+    bool pvm_host_ = false;
     bool pvm_profile_ = false;
 };
 

@@ -163,6 +163,11 @@ bool Vcpu::handle_exit() {
             if (!report) {
                 return true;
             }
+            if (Kvm::host_is_pvm()) {
+                *report +=
+                    "\n  (this host's KVM is PVM: guest code runs under KVM's instruction "
+                    "emulator, which lacks this instruction; see README, 'PVM hosts')";
+            }
             context_.exit.request(exit_status::kGuestFault, *report, true);
             return false;
         }
