@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "vmm/error.hpp"
 #include "vmm/vm_exit.hpp"
 
 namespace vmm {
@@ -51,6 +52,13 @@ CliResult parse_command_line(int argc, char** argv) {
     app.add_option("--boot-entry", entry,
                    "Kernel entry: pvh (ELF note), linux64 (64-bit boot protocol), or auto")
         ->check(CLI::IsMember({"auto", "pvh", "linux64"}));
+    std::string rootfs;
+    std::vector<std::string> drives;
+    app.add_option("--rootfs", rootfs,
+                   "Root disk image: virtio-blk /dev/vda, adds root=/dev/vda rw unless the "
+                   "command line has root=");
+    app.add_option("--drive", drives, "More disks: path=PATH[,ro][,id=NAME][,io=sync|uring]")
+        ->take_all();
     app.add_option("--kvm-device", config.kvm_device, "KVM device node")->default_val("/dev/kvm");
     app.add_flag("--boot-trace", config.boot_trace,
                  "Print the time from VMM start to each boot milestone on exit");
@@ -70,6 +78,21 @@ CliResult parse_command_line(int argc, char** argv) {
         return {std::nullopt, exit_status::kUsage};
     }
 
+    try {
+        if (!rootfs.empty()) {
+            DriveConfig root;
+            root.path = rootfs;
+            root.id = "rootfs";
+            root.is_root = true;
+            config.drives.push_back(root);
+        }
+        for (const auto& text : drives) {
+            config.drives.push_back(parse_drive_option(text));
+        }
+    } catch (const Error& e) {
+        fmt::print(stderr, "vmm: error: {}\n", e.what());
+        return {std::nullopt, exit_status::kUsage};
+    }
     if (!initrd.empty()) {
         config.initrd_path = initrd;
     }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "arch/x86_64/boot.hpp"
+#include "vmm/drive_config.hpp"
 
 namespace vmm {
 
@@ -21,6 +22,8 @@ struct VmConfig {
     uint32_t vcpu_count = 1;
     CpuProfileChoice cpu_profile = CpuProfileChoice::Auto;
     std::string cpuid_mask;  // comma-separated feature names
+    // Block drives in guest order (vda, vdb, ...); the root drive comes first.
+    std::vector<DriveConfig> drives;
     x86::BootEntry boot_entry = x86::BootEntry::Auto;
     std::string kvm_device = "/dev/kvm";
     bool boot_trace = false;

@@ -11,6 +11,7 @@
 #include "arch/x86_64/regs.hpp"
 #include "devices/legacy/debug_device.hpp"
 #include "devices/legacy/i8042.hpp"
+#include "devices/virtio/block/block_device.hpp"
 #include "vmm/console_input.hpp"
 #include "vmm/kernel_cmdline.hpp"
 #include "vmm/terminal.hpp"
@@ -47,16 +48,21 @@ Machine::Machine(const VmConfig& config, BootTrace& trace)
                    (config.cpu_profile == CpuProfileChoice::Auto && pvm_host);
     pvm_host_ = pvm_host;
     setup_vm();
+    setup_devices();
 
     KernelCmdline cmdline(config.cmdline.value_or(kDefaultCmdline));
     if (pvm_profile_) {
         cmdline.append(kPvmCmdline);
     }
+    cmdline.append(virtio_devices_->kernel_cmdline());
+    bool has_root_drive = !config.drives.empty() && config.drives.front().is_root;
+    if (has_root_drive && !cmdline.has_key("root")) {
+        cmdline.append(config.drives.front().read_only ? "root=/dev/vda ro" : "root=/dev/vda rw");
+    }
     cmdline_ = cmdline.str();
 
     x86::BootRequest request{config.kernel_path, config.initrd_path, cmdline_, config.boot_entry};
     x86::BootSetup boot = x86::setup_boot(*memory_, request);
-    setup_devices();
     setup_vcpus(boot);
 }
 
@@ -125,6 +131,19 @@ void Machine::setup_devices() {
     pio_bus_.insert(x86::kDebugPort, 2, std::make_shared<DebugDevice>(0, 1, debug));
     mmio_bus_.insert(x86::kDebugMmioAddress, x86::kDebugMmioSize,
                      std::make_shared<DebugDevice>(4, 0, debug));
+
+    virtio_devices_ = std::make_unique<VirtioMmioDevices>(*vm_, mmio_bus_, *memory_);
+    for (size_t i = 0; i < config_.drives.size(); ++i) {
+        const DriveConfig& drive = config_.drives[i];
+        if (drive.io == IoEngineChoice::Uring) {
+            throw Error(
+                fmt::format("--drive {}: io=uring is not available yet; use io=sync", drive.path));
+        }
+        auto image = std::make_unique<DiskImage>(drive.path, drive.read_only);
+        std::string id = drive.id.empty() ? fmt::format("vmm-drive{}", i) : drive.id;
+        virtio_devices_->add(std::make_unique<BlockDevice>(std::move(image), id),
+                             fmt::format("virtio-blk {}", id));
+    }
 }
 
 void Machine::setup_vcpus(const x86::BootSetup& boot) {
@@ -177,6 +196,7 @@ int Machine::run() {
         exit_.request(exit_status::kSignalBase + SIGINT, "quit from the console (Ctrl-A x)");
     });
     input.start();
+    virtio_devices_->start(loop_.context());
 
     // vCPU threads must not take the termination signals: the loop does.
     sigset_t blocked, previous;

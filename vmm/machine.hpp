@@ -14,6 +14,7 @@
 #include "vmm/kvm/vm_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
 #include "vmm/vcpu.hpp"
+#include "vmm/virtio_mmio_devices.hpp"
 #include "vmm/vm_exit.hpp"
 
 namespace vmm {
@@ -47,6 +48,7 @@ class Machine {
     Bus pio_bus_;
     Bus mmio_bus_;
     std::shared_ptr<Serial8250> serial_;
+    std::unique_ptr<VirtioMmioDevices> virtio_devices_;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     bool pvm_host_ = false;
     bool pvm_profile_ = false;

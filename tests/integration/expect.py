@@ -39,6 +39,8 @@ def main():
                    help="after the signal, the process must exit within this many seconds")
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--needs-kvm", action="store_true")
+    p.add_argument("--fresh-image", action="append", default=[],
+                   help="PATH:SECTORS: (re)create a test-pattern disk image before the run")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -49,6 +51,13 @@ def main():
             return 1
         print("*** SKIPPED: /dev/kvm is missing or not accessible; this test needs KVM ***")
         return SKIP
+
+    for spec in args.fresh_image:
+        path, sectors = spec.rsplit(":", 1)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        maker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "guest",
+                             "make_blk_image.py")
+        subprocess.run([sys.executable, maker, path, sectors], check=True)
 
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)

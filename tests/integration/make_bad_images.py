@@ -21,6 +21,10 @@ def main():
             f.write(data)
 
     write("empty", b"")
+    # The virtio_blk guest's pattern (every u64 of sector s is s), plus a tail.
+    write("disk-1000-sectors-plus",
+          b"".join(struct.pack("<Q", s) * 64 for s in range(1000)) + b"\xee" * 100)
+    write("disk-locked", b"\0" * 4096)
     write("random", random.Random(1234).randbytes(64 * 1024))
     write("truncated.elf", elf[:100])
     write("truncated-phdrs.elf", elf[:64 + 20])

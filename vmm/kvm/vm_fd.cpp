@@ -58,6 +58,28 @@ void VmFd::set_irq_line(uint32_t irq, bool level) const {
     }
 }
 
+void VmFd::register_ioeventfd(GuestAddress address, uint32_t length, uint64_t value,
+                              int event_fd) const {
+    kvm_ioeventfd ioeventfd{};
+    ioeventfd.addr = address.value();
+    ioeventfd.len = length;
+    ioeventfd.datamatch = value;
+    ioeventfd.fd = event_fd;
+    ioeventfd.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+    if (::ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd) < 0) {
+        throw_errno(fmt::format("KVM_IOEVENTFD ({:#x} = {})", address.value(), value));
+    }
+}
+
+void VmFd::register_irqfd(int event_fd, uint32_t gsi) const {
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(event_fd);
+    irqfd.gsi = gsi;
+    if (::ioctl(fd_.get(), KVM_IRQFD, &irqfd) < 0) {
+        throw_errno(fmt::format("KVM_IRQFD (gsi {})", gsi));
+    }
+}
+
 VcpuFd VmFd::create_vcpu(uint32_t id, size_t mmap_size) const {
     int fd = ::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
     if (fd < 0) {

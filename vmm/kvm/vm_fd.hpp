@@ -24,6 +24,12 @@ class VmFd {
     // Drives an interrupt line of the in-kernel PIC/IOAPIC; safe from any thread.
     void set_irq_line(uint32_t irq, bool level) const;
     VcpuFd create_vcpu(uint32_t id, size_t mmap_size) const;
+    // A guest write of `value` (`length` bytes) to MMIO `address` signals
+    // `event_fd` inside KVM, without an exit to the vCPU thread.
+    void register_ioeventfd(GuestAddress address, uint32_t length, uint64_t value,
+                            int event_fd) const;
+    // Signalling `event_fd` raises interrupt line `gsi` inside KVM.
+    void register_irqfd(int event_fd, uint32_t gsi) const;
 
     int fd() const { return fd_.get(); }
 

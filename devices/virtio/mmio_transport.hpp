@@ -1,0 +1,71 @@
+// virtio-mmio transport, version 2 (VIRTIO 1.2, 4.2.2): the register state
+// machine in front of one VirtioDevice. Queue notifications arrive as
+// eventfds (KVM ioeventfd, or signalled here for a notify KVM did not catch)
+// and are processed on the I/O thread; interrupts leave through an irqfd.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "devices/bus_device.hpp"
+#include "devices/virtio/virtio_device.hpp"
+#include "vmm/event_fd.hpp"
+
+namespace vmm {
+
+class MmioTransport : public BusDevice, private VirtioInterrupt {
+  public:
+    static constexpr uint64_t kSize = 0x1000;
+    static constexpr uint64_t kQueueNotifyOffset = 0x50;
+
+    MmioTransport(const GuestMemory& memory, std::unique_ptr<VirtioDevice> device,
+                  std::string name);
+
+    void read(uint64_t offset, std::span<uint8_t> data) override;
+    void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+    size_t queue_count() const { return queues_.size(); }
+    // Signalled when the driver notifies queue `index`.
+    const EventFd& queue_event(size_t index) const { return *queue_events_[index]; }
+    // Signalled to raise the device's interrupt (wire it to an irqfd).
+    const EventFd& interrupt_event() const { return interrupt_event_; }
+    // I/O thread: the driver notified queue `index`.
+    void process_queue_event(size_t index);
+
+    uint32_t status() const;
+    const std::string& name() const { return name_; }
+
+  private:
+    void signal_used_queue() override;
+    void signal_config_change() override;
+
+    uint32_t read_register(uint64_t offset);
+    void write_register(uint64_t offset, uint32_t value);
+    void write_status(uint32_t value);
+    void reset_locked();
+    // Marks the device broken after a guest violation; logs the first one.
+    void set_needs_reset_locked(const std::string& why);
+    Queue* selected_queue();
+
+    const GuestMemory& memory_;
+    std::unique_ptr<VirtioDevice> device_;
+    std::string name_;
+    mutable std::mutex mutex_;
+    std::vector<Queue> queues_;
+    std::vector<std::unique_ptr<EventFd>> queue_events_;
+    EventFd interrupt_event_;
+    std::atomic<uint32_t> interrupt_status_{0};
+    uint32_t status_ = 0;
+    uint32_t device_features_select_ = 0;
+    uint32_t driver_features_select_ = 0;
+    uint64_t driver_features_ = 0;
+    uint32_t queue_select_ = 0;
+    uint32_t config_generation_ = 0;
+    bool activated_ = false;
+    bool reported_violation_ = false;
+};
+
+}  // namespace vmm

@@ -1,0 +1,48 @@
+// What a virtio device implements; a transport (virtio-mmio) owns the
+// register state machine and the queues and talks to the device only through
+// this interface.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "devices/virtio/queue.hpp"
+#include "vmm/memory/guest_memory.hpp"
+
+namespace vmm {
+
+// How a device tells the driver that it used buffers or changed its config.
+class VirtioInterrupt {
+  public:
+    virtual ~VirtioInterrupt() = default;
+    virtual void signal_used_queue() = 0;
+    virtual void signal_config_change() = 0;
+};
+
+class VirtioDevice {
+  public:
+    virtual ~VirtioDevice() = default;
+
+    virtual uint32_t device_type() const = 0;
+    virtual std::vector<uint16_t> queue_max_sizes() const = 0;
+    // Feature bits offered to the driver (including VIRTIO_F_VERSION_1).
+    virtual uint64_t offered_features() const = 0;
+    // Config space; the transport clamps offset and size to config_size().
+    virtual size_t config_size() const = 0;
+    virtual void read_config(uint64_t offset, std::span<uint8_t> data) const = 0;
+    virtual void write_config(uint64_t offset, std::span<const uint8_t> data) = 0;
+
+    // DRIVER_OK: the queues are laid out and validated, the features acked.
+    // Called on a vCPU thread with the transport's lock held.
+    virtual void activate(const GuestMemory& memory, uint64_t acked_features,
+                          std::span<Queue> queues, VirtioInterrupt& interrupt) = 0;
+    // The driver notified queue `index` (I/O thread, transport lock held).
+    // Throws QueueError when the guest broke the queue: the transport then
+    // marks the device DEVICE_NEEDS_RESET.
+    virtual void process_queue(size_t index) = 0;
+    // Driver reset: forget the activation; afterwards no guest memory access.
+    virtual void reset() = 0;
+};
+
+}  // namespace vmm
