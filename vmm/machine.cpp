@@ -135,13 +135,13 @@ void Machine::setup_devices() {
     virtio_devices_ = std::make_unique<VirtioMmioDevices>(*vm_, mmio_bus_, *memory_);
     for (size_t i = 0; i < config_.drives.size(); ++i) {
         const DriveConfig& drive = config_.drives[i];
-        if (drive.io == IoEngineChoice::Uring) {
-            throw Error(
-                fmt::format("--drive {}: io=uring is not available yet; use io=sync", drive.path));
-        }
         auto image = std::make_unique<DiskImage>(drive.path, drive.read_only);
         std::string id = drive.id.empty() ? fmt::format("vmm-drive{}", i) : drive.id;
-        virtio_devices_->add(std::make_unique<BlockDevice>(std::move(image), id),
+        BlockDevice::Engine engine = drive.io == IoEngineChoice::Sync ? BlockDevice::Engine::Sync
+                                     : drive.io == IoEngineChoice::Uring
+                                         ? BlockDevice::Engine::Uring
+                                         : BlockDevice::Engine::Auto;
+        virtio_devices_->add(std::make_unique<BlockDevice>(std::move(image), id, engine),
                              fmt::format("virtio-blk {}", id));
     }
 }

@@ -32,29 +32,42 @@ std::string VirtioMmioDevices::kernel_cmdline() const {
 void VirtioMmioDevices::start(boost::asio::io_context& io) {
     for (const auto& transport : transports_) {
         for (size_t q = 0; q < transport->queue_count(); ++q) {
-            auto watch = std::make_unique<QueueWatch>();
-            watch->transport = transport;
-            watch->queue = q;
-            // The descriptor closes what it holds: give it its own copy.
-            int fd = ::dup(transport->queue_event(q).fd());
-            if (fd < 0) {
-                throw_errno("dup of a queue eventfd");
-            }
-            watch->descriptor = std::make_unique<boost::asio::posix::stream_descriptor>(io, fd);
-            wait(*watch);
-            watches_.push_back(std::move(watch));
+            watch(io, transport, q, transport->queue_event(q).fd());
+        }
+        if (transport->completion_event_fd() >= 0) {
+            watch(io, transport, Watch::kCompletions, transport->completion_event_fd());
         }
     }
 }
 
-void VirtioMmioDevices::wait(QueueWatch& watch) {
+void VirtioMmioDevices::watch(boost::asio::io_context& io,
+                              const std::shared_ptr<MmioTransport>& transport, size_t queue,
+                              int fd) {
+    auto entry = std::make_unique<Watch>();
+    entry->transport = transport;
+    entry->queue = queue;
+    // The descriptor closes what it holds: give it its own copy.
+    int copy = ::dup(fd);
+    if (copy < 0) {
+        throw_errno("dup of a device eventfd");
+    }
+    entry->descriptor = std::make_unique<boost::asio::posix::stream_descriptor>(io, copy);
+    wait(*entry);
+    watches_.push_back(std::move(entry));
+}
+
+void VirtioMmioDevices::wait(Watch& watch) {
     watch.descriptor->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                                  [this, &watch](const boost::system::error_code& error) {
                                      if (error) {
                                          return;
                                      }
-                                     watch.transport->process_queue_event(watch.queue);
-                                     wait(watch);
+                                     if (watch.queue == Watch::kCompletions) {
+                                         watch.transport->process_completion_event();
+                                     } else {
+                                         watch.transport->process_queue_event(watch.queue);
+                                     }
+                                     this->wait(watch);
                                  });
 }
 

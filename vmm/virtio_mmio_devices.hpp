@@ -33,18 +33,23 @@ class VirtioMmioDevices {
     const std::vector<std::shared_ptr<MmioTransport>>& transports() const { return transports_; }
 
   private:
-    struct QueueWatch {
+    // One eventfd the I/O thread waits on: a queue's notification, or
+    // (queue == kCompletions) the device's backend completions.
+    struct Watch {
+        static constexpr size_t kCompletions = SIZE_MAX;
         std::shared_ptr<MmioTransport> transport;
         size_t queue;
         std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor;
     };
-    void wait(QueueWatch& watch);
+    void watch(boost::asio::io_context& io, const std::shared_ptr<MmioTransport>& transport,
+               size_t queue, int fd);
+    void wait(Watch& watch);
 
     const VmFd& vm_;
     Bus& mmio_bus_;
     const GuestMemory& memory_;
     std::vector<std::shared_ptr<MmioTransport>> transports_;
-    std::vector<std::unique_ptr<QueueWatch>> watches_;
+    std::vector<std::unique_ptr<Watch>> watches_;
 };
 
 }  // namespace vmm

@@ -63,6 +63,11 @@ MmioTransport::MmioTransport(const GuestMemory& memory, std::unique_ptr<VirtioDe
     }
 }
 
+MmioTransport::~MmioTransport() {
+    std::lock_guard lock(mutex_);
+    device_.reset();
+}
+
 uint32_t MmioTransport::status() const {
     std::lock_guard lock(mutex_);
     return status_;
@@ -287,6 +292,15 @@ void MmioTransport::process_queue_event(size_t index) {
     }
     try {
         device_->process_queue(index);
+    } catch (const Error& e) {
+        set_needs_reset_locked(e.what());
+    }
+}
+
+void MmioTransport::process_completion_event() {
+    std::lock_guard lock(mutex_);
+    try {
+        device_->process_completions();
     } catch (const Error& e) {
         set_needs_reset_locked(e.what());
     }

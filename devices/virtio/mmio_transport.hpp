@@ -23,6 +23,8 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
 
     MmioTransport(const GuestMemory& memory, std::unique_ptr<VirtioDevice> device,
                   std::string name);
+    // The device goes first: finishing its requests in flight still needs the queues.
+    ~MmioTransport() override;
 
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -34,6 +36,9 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     const EventFd& interrupt_event() const { return interrupt_event_; }
     // I/O thread: the driver notified queue `index`.
     void process_queue_event(size_t index);
+    // The device's completion eventfd (-1: none) and its handler (I/O thread).
+    int completion_event_fd() const { return device_->completion_event_fd(); }
+    void process_completion_event();
 
     uint32_t status() const;
     const std::string& name() const { return name_; }

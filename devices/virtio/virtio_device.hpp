@@ -41,8 +41,15 @@ class VirtioDevice {
     // Throws QueueError when the guest broke the queue: the transport then
     // marks the device DEVICE_NEEDS_RESET.
     virtual void process_queue(size_t index) = 0;
-    // Driver reset: forget the activation; afterwards no guest memory access.
+    // Driver reset: forget the activation; afterwards no guest memory access
+    // (requests in flight are completed first).
     virtual void reset() = 0;
+
+    // Devices with asynchronous backends: an eventfd that becomes readable
+    // when completions are ready (-1: none), and the handler the I/O thread
+    // then calls (transport lock held).
+    virtual int completion_event_fd() const { return -1; }
+    virtual void process_completions() {}
 };
 
 }  // namespace vmm

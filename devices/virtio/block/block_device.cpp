@@ -53,8 +53,31 @@ std::vector<iovec> to_iovec(const std::vector<GuestSlice>& slices) {
 
 }  // namespace
 
-BlockDevice::BlockDevice(std::unique_ptr<DiskImage> image, std::string id)
-    : image_(std::move(image)), id_(std::move(id)) {}
+BlockDevice::BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine)
+    : image_(std::move(image)), id_(std::move(id)) {
+    if (engine != Engine::Sync) {
+        engine_ = make_uring_engine(*image_, kQueueSize);
+        if (!engine_ && engine == Engine::Uring) {
+            throw Error(
+                fmt::format("disk image '{}': io=uring requested but this host's kernel "
+                            "has no usable io_uring",
+                            image_->path()));
+        }
+    }
+    if (!engine_) {
+        engine_ = make_sync_engine(*image_);
+    }
+}
+
+BlockDevice::~BlockDevice() {
+    // Nothing the guest was told is written may be lost: finish what is in
+    // flight (the guest memory it points at outlives the devices).
+    try {
+        drain();
+    } catch (const Error& e) {
+        // The guest broke its queue meanwhile; the data is written all the same.
+    }
+}
 
 uint64_t BlockDevice::offered_features() const {
     uint64_t features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
@@ -102,31 +125,21 @@ void BlockDevice::activate(const GuestMemory& memory, uint64_t, std::span<Queue>
 }
 
 void BlockDevice::reset() {
+    // The driver may reuse its buffers after a reset: nothing may still write them.
+    drain();
     memory_ = nullptr;
     queue_ = nullptr;
     interrupt_ = nullptr;
 }
 
-uint8_t BlockDevice::execute(const BlockRequest& request, uint32_t& written) {
-    if (request.early_status) {
-        return *request.early_status;
-    }
-    uint64_t offset = request.sector * kSectorSize;
-    int result = 0;
+void BlockDevice::drain() {
+    engine_->drain();
+    complete_finished();
+    in_flight_.clear();
+}
+
+uint8_t BlockDevice::execute_inline(const BlockRequest& request, uint32_t& written) {
     switch (request.type) {
-        case kBlkTypeIn:
-            result = image_->read_vectored(to_iovec(request.data), offset);
-            if (result == 0) {
-                written += static_cast<uint32_t>(request.data_length);
-            }
-            break;
-        case kBlkTypeOut:
-            result = image_->write_vectored(to_iovec(request.data), offset);
-            break;
-        case kBlkTypeFlush:
-            // Completed only once the data is on stable storage.
-            result = image_->read_only() ? 0 : image_->flush();
-            break;
         case kBlkTypeGetId: {
             uint64_t done = 0;
             for (const auto& slice : request.data) {
@@ -136,49 +149,121 @@ uint8_t BlockDevice::execute(const BlockRequest& request, uint32_t& written) {
                 }
             }
             written += static_cast<uint32_t>(request.data_length);
-            break;
+            return kBlkStatusOk;
         }
         case kBlkTypeDiscard:
         case kBlkTypeWriteZeroes:
             for (const auto& segment : request.segments) {
                 uint64_t at = segment.sector * kSectorSize;
                 uint64_t length = uint64_t(segment.num_sectors) * kSectorSize;
-                result = request.type == kBlkTypeDiscard ? image_->discard(at, length)
-                                                         : image_->write_zeroes(at, length);
+                int result = request.type == kBlkTypeDiscard ? image_->discard(at, length)
+                                                             : image_->write_zeroes(at, length);
                 if (result == -EOPNOTSUPP && request.type == kBlkTypeDiscard) {
                     result = 0;  // discard is a hint; a file that cannot punch holes ignores it
                 }
                 if (result != 0) {
-                    break;
+                    return kBlkStatusIoErr;
                 }
             }
-            break;
+            return kBlkStatusOk;
         default:
             return kBlkStatusUnsupported;
     }
-    return result == 0 ? kBlkStatusOk : kBlkStatusIoErr;
+}
+
+void BlockDevice::complete(uint16_t head, const std::optional<GuestAddress>& status_address,
+                           uint8_t status, uint32_t written) {
+    if (memory_ == nullptr) {
+        return;  // reset while in flight: the driver no longer expects it
+    }
+    if (status_address) {
+        memory_->write_obj(*status_address, status);
+        written += 1;
+    }
+    queue_->add_used(*memory_, head, written);
+    used_since_notify_ = true;
+}
+
+void BlockDevice::start(uint16_t head, BlockRequest request) {
+    if (request.early_status) {
+        complete(head, request.status_address, *request.early_status, 0);
+        return;
+    }
+    BlockIo io{};
+    uint32_t written_on_success = 0;
+    switch (request.type) {
+        case kBlkTypeIn:
+            io.op = BlockIo::Op::Read;
+            written_on_success = static_cast<uint32_t>(request.data_length);
+            break;
+        case kBlkTypeOut:
+            io.op = BlockIo::Op::Write;
+            break;
+        case kBlkTypeFlush:
+            if (image_->read_only()) {
+                complete(head, request.status_address, kBlkStatusOk, 0);
+                return;
+            }
+            // Completed only once the data is on stable storage.
+            io.op = BlockIo::Op::Flush;
+            break;
+        default: {
+            uint32_t written = 0;
+            uint8_t status = execute_inline(request, written);
+            complete(head, request.status_address, status, written);
+            return;
+        }
+    }
+    uint64_t token = next_token_++;
+    InFlight& entry = in_flight_[token];
+    entry.head = head;
+    entry.status_address = request.status_address;
+    entry.written_on_success = written_on_success;
+    entry.iov = to_iovec(request.data);
+    io.offset = request.sector * kSectorSize;
+    io.iov = &entry.iov;
+    engine_->submit(token, io);
+}
+
+bool BlockDevice::complete_finished() {
+    bool any = false;
+    for (auto [token, result] : engine_->reap()) {
+        auto it = in_flight_.find(token);
+        if (it == in_flight_.end()) {
+            continue;
+        }
+        const InFlight& entry = it->second;
+        complete(entry.head, entry.status_address, result == 0 ? kBlkStatusOk : kBlkStatusIoErr,
+                 result == 0 ? entry.written_on_success : 0);
+        in_flight_.erase(it);
+        any = true;
+    }
+    return any;
 }
 
 void BlockDevice::process_queue(size_t) {
     if (queue_ == nullptr) {
         return;
     }
-    bool used_any = false;
     while (auto chain = queue_->pop(*memory_)) {
-        BlockRequest request =
-            parse_block_request(*memory_, *chain, image_->sectors(), image_->read_only());
-        uint32_t written = 0;
-        uint8_t status = execute(request, written);
-        if (request.status_address) {
-            memory_->write_obj(*request.status_address, status);
-            written += 1;
-        }
-        queue_->add_used(*memory_, chain->head(), written);
-        used_any = true;
+        start(chain->head(),
+              parse_block_request(*memory_, *chain, image_->sectors(), image_->read_only()));
     }
-    if (used_any && queue_->needs_notification(*memory_)) {
+    engine_->commit();
+    complete_finished();
+    notify_if_used();
+}
+
+void BlockDevice::process_completions() {
+    complete_finished();
+    notify_if_used();
+}
+
+void BlockDevice::notify_if_used() {
+    if (queue_ != nullptr && used_since_notify_ && queue_->needs_notification(*memory_)) {
         interrupt_->signal_used_queue();
     }
+    used_since_notify_ = false;
 }
 
 }  // namespace vmm
