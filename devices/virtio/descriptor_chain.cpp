@@ -45,8 +45,8 @@ VirtqDesc read_descriptor(const GuestMemory& memory, const Table& table, uint32_
     if (!address || !memory.check_range(*address, sizeof(VirtqDesc))) {
         throw fault(fmt::format("{} lies outside guest RAM", ChainFault::name(table, index)));
     }
-    // One copy: the guest may rewrite the entry while we look at it, so every
-    // check below is made on this snapshot and nothing is read twice.
+    // SAFETY: the 16 bytes were checked just above. One copy: the guest may
+    // rewrite the entry meanwhile, so every check is made on this snapshot.
     return memory.read_obj<VirtqDesc>(*address);
 }
 

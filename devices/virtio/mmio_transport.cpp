@@ -291,7 +291,9 @@ void MmioTransport::process_queue_event(size_t index) {
         return;
     }
     try {
-        device_->process_queue(index);
+        if (device_->process_queue(index)) {
+            queue_events_[index]->signal();  // the rest on a later loop turn
+        }
     } catch (const Error& e) {
         set_needs_reset_locked(e.what());
     }

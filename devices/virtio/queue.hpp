@@ -55,7 +55,7 @@ class Queue {
 
     // The next available chain, fully validated, or nothing when the driver
     // has made none available (or the queue is not ready). Throws QueueError
-    // when the driver broke the protocol; the queue is then left unchanged.
+    // when the driver broke the protocol; next_avail is then left unchanged.
     std::optional<DescriptorChain> pop(const GuestMemory& memory);
 
     // Returns chain `head` to the driver with `len` bytes written into it:

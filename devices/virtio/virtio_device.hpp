@@ -39,8 +39,9 @@ class VirtioDevice {
                           std::span<Queue> queues, VirtioInterrupt& interrupt) = 0;
     // The driver notified queue `index` (I/O thread, transport lock held).
     // Throws QueueError when the guest broke the queue: the transport then
-    // marks the device DEVICE_NEEDS_RESET.
-    virtual void process_queue(size_t index) = 0;
+    // marks the device DEVICE_NEEDS_RESET. Returns true when it stopped with
+    // work left (each call is bounded, so one queue cannot starve the loop).
+    virtual bool process_queue(size_t index) = 0;
     // Driver reset: forget the activation; afterwards no guest memory access
     // (requests in flight are completed first).
     virtual void reset() = 0;

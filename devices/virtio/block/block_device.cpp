@@ -241,17 +241,26 @@ bool BlockDevice::complete_finished() {
     return any;
 }
 
-void BlockDevice::process_queue(size_t) {
+bool BlockDevice::process_queue(size_t) {
     if (queue_ == nullptr) {
-        return;
+        return false;
     }
-    while (auto chain = queue_->pop(*memory_)) {
+    // At most one queue's worth per call: a guest whose rings overlap (or
+    // that keeps adding) cannot keep the I/O thread here forever.
+    bool more = true;
+    for (uint32_t taken = 0; taken < queue_->size(); ++taken) {
+        auto chain = queue_->pop(*memory_);
+        if (!chain) {
+            more = false;
+            break;
+        }
         start(chain->head(),
               parse_block_request(*memory_, *chain, image_->sectors(), image_->read_only()));
     }
     engine_->commit();
     complete_finished();
     notify_if_used();
+    return more;
 }
 
 void BlockDevice::process_completions() {

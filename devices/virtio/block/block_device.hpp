@@ -34,7 +34,7 @@ class BlockDevice : public VirtioDevice {
     void write_config(uint64_t offset, std::span<const uint8_t> data) override;
     void activate(const GuestMemory& memory, uint64_t acked_features, std::span<Queue> queues,
                   VirtioInterrupt& interrupt) override;
-    void process_queue(size_t index) override;
+    bool process_queue(size_t index) override;
     void reset() override;
     int completion_event_fd() const override { return engine_->event_fd(); }
     void process_completions() override;

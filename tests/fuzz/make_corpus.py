@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the libFuzzer targets (tests/fuzz/corpus/).
+
+fuzz_virtqueue seeds: a 16-byte header (see fuzz_virtqueue.cpp) followed by
+the start of guest RAM, laid out by a small model of a virtio driver. Run it
+after changing the input format; the output is committed.
+"""
+import os
+import struct
+import sys
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+F_INDIRECT, F_EVENT_IDX, F_SKIP_VALIDATION, F_SLICES = 1, 2, 4, 8
+HIGH_RAM = 16 << 20  # the fuzzer's second region: 16 MiB of zeroes
+
+
+class Driver:
+    """The driver side of one split virtqueue in a bytearray of guest RAM."""
+
+    def __init__(self, size, desc=0x40, avail=0x140, used=0x180, start=0):
+        self.size, self.desc, self.avail, self.used = size, desc, avail, used
+        self.ram = bytearray(0x210)  # rings for up to 16 entries
+        self.next_desc = 0
+        self.avail_idx = start
+        self.start = start
+        self.data = len(self.ram)  # buffers and tables go after the rings
+
+    def _put(self, address, blob):
+        end = address + len(blob)
+        if end > len(self.ram):
+            self.ram.extend(bytes(end - len(self.ram)))
+        self.ram[address:end] = blob
+
+    def alloc(self, length, fill=0):
+        address = self.data
+        self.data += (length + 15) & ~15
+        self._put(address, bytes([fill]) * length)
+        return address
+
+    @staticmethod
+    def desc_bytes(addr, length, flags=0, next_index=0):
+        return struct.pack("<QIHH", addr, length, flags, next_index)
+
+    def set_desc(self, index, addr, length, flags=0, next_index=0):
+        self._put(self.desc + 16 * index, self.desc_bytes(addr, length, flags, next_index))
+
+    def publish(self, head):
+        self._put(self.avail + 4 + 2 * (self.avail_idx % self.size), struct.pack("<H", head))
+        self.avail_idx = (self.avail_idx + 1) & 0xFFFF
+        self._put(self.avail + 2, struct.pack("<H", self.avail_idx))
+
+    def chain(self, buffers):
+        """buffers: (length, writable) pairs, linked in the descriptor table."""
+        head = self.next_desc
+        for i, (length, writable) in enumerate(buffers):
+            index = self.next_desc
+            self.next_desc += 1
+            last = i + 1 == len(buffers)
+            flags = (WRITE if writable else 0) | (0 if last else NEXT)
+            self.set_desc(index, self.alloc(length, 0x11 * (i + 1)), length, flags,
+                          0 if last else self.next_desc)
+        self.publish(head)
+
+    def indirect(self, entries):
+        """entries: (addr or None, length, writable), linked in one table."""
+        table = bytearray()
+        for i, (addr, length, writable) in enumerate(entries):
+            last = i + 1 == len(entries)
+            flags = (WRITE if writable else 0) | (0 if last else NEXT)
+            addr = self.alloc(length) if addr is None else addr
+            table += self.desc_bytes(addr, length, flags, 0 if last else i + 1)
+        address = self.alloc(len(table))
+        self._put(address, table)
+        index = self.next_desc
+        self.next_desc += 1
+        self.set_desc(index, address, len(table), INDIRECT)
+        self.publish(index)
+
+    def seed(self, flags=0, pops=16, chunk=64):
+        header = struct.pack("<HBBHHHHHH", self.size, flags, pops, self.desc, self.avail,
+                             self.used, self.start, self.start, chunk)
+        return header + bytes(self.ram)
+
+
+def seeds():
+    basic = Driver(8)
+    basic.chain([(16, False), (32, True)])
+    basic.chain([(8, False), (8, False), (4, True)])
+    basic.chain([(100, True)])
+    yield "basic", basic.seed()
+
+    indirect = Driver(16)
+    indirect.indirect([(None, 16, False), (None, 200, False), (None, 1, True)])
+    indirect.chain([(64, False)])
+    yield "indirect_event_idx_slices", indirect.seed(F_INDIRECT | F_EVENT_IDX | F_SLICES, chunk=7)
+
+    wrap = Driver(4, start=0xFFFE)
+    for _ in range(3):
+        wrap.chain([(10, False), (10, True)])
+    yield "index_wrap", wrap.seed(F_EVENT_IDX, chunk=3)
+
+    # 257 buffers of 16 MiB: past 2^32 bytes, refused.
+    big = Driver(8)
+    big.indirect([(HIGH_RAM, HIGH_RAM, True)] * 257)
+    yield "length_overflow", big.seed(F_INDIRECT)
+
+    loop = Driver(8)
+    loop.set_desc(0, loop.alloc(8), 8, NEXT, 1)
+    loop.set_desc(1, loop.alloc(8), 8, NEXT, 0)
+    loop.publish(0)
+    yield "loop", loop.seed()
+
+    unvalidated = Driver(6)  # not a power of two, used without validation
+    unvalidated.chain([(8, False), (8, True)])
+    yield "unvalidated_size", unvalidated.seed(F_SKIP_VALIDATION)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = os.path.join(here, "corpus", "virtqueue")
+    os.makedirs(out, exist_ok=True)
+    for name, blob in seeds():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(blob)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
