@@ -17,6 +17,7 @@ sees the VMM's e820 map and command line, unpacks the initramfs, reaches
 (status 0) or a reported emulation failure (status 3), never a hang or a
 signal.
 """
+import base64
 import os
 import shutil
 import tempfile
@@ -96,11 +97,18 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
         second = os.path.join(workdir, "second.img")
         with open(second, "wb") as f:
             f.truncate(3 * 1024 * 1024)  # 6144 sectors
+        # On a real host userspace runs: write a file (which must fail on a
+        # read-only root), report vdb's size, and let the host check the image.
+        script = ("cat /sys/block/vdb/size > /dev/console; "
+                  "echo vmm-test-data > /written.txt && sync")
+        run = " vmm.run=" + base64.b64encode(script.encode()).decode()
+        if pvm:
+            run = ""
         if read_only:
-            command = base + ["--cmdline", cmdline + " root=/dev/vda ro",
+            command = base + ["--cmdline", cmdline + " root=/dev/vda ro" + run,
                               "--drive", f"path={root_image},ro,id=rootfs"]
         else:
-            command = base + ["--cmdline", cmdline, "--rootfs", root_image]
+            command = base + ["--cmdline", cmdline + run, "--rootfs", root_image]
         command += ["--drive", f"path={second},id=second"]
         checks += [
             (r"virtio_blk virtio0: \[vda\] 65536 512-byte logical blocks", "vda has the image's size"),
@@ -133,6 +141,12 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
                        "the run ended with a reason (init's death or an emulator report)"))
     else:
         checks.append((re.escape(marker), "userspace ran (init's marker line)"))
+        if root_image:
+            checks.append((r"^6144\s*$", "userspace sees vdb with 6144 sectors"))
+            status = r"[1-9][0-9]*" if scenario == "rootfs_ro" else "0"
+            checks.append((r"VMM-GUEST: exit status " + status,
+                           "the write " + ("failed on the read-only root" if scenario == "rootfs_ro"
+                                           else "succeeded")))
     for pattern, what in checks:
         if not re.search(pattern, out, re.M):
             return fail(f"missing: {what} (/{pattern}/)", out)
@@ -140,7 +154,7 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
 
     if proc.returncode < 0:
         return fail(f"vmm killed by signal {-proc.returncode}", out)
-    allowed = (0, 3) if pvm else (0,)
+    allowed = (0, 3) if pvm else (tuple(range(1, 256)) if scenario == "rootfs_ro" else (0,))
     if proc.returncode not in allowed:
         return fail(f"exit status {proc.returncode}, expected one of {allowed}", out)
     print(f"ok: exit status {proc.returncode}")
@@ -153,6 +167,12 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
         if scenario == "rootfs_ro" and after != before:
             return fail(f"ext4 mount count changed ({before} -> {after}) on a read-only drive", out)
         print(f"ok: ext4 mount count {before} -> {after}")
+        if not pvm and scenario == "rootfs_rw":
+            cat = subprocess.run(["debugfs", "-R", "cat /written.txt", root_image],
+                                 capture_output=True, text=True)
+            if "vmm-test-data" not in cat.stdout:
+                return fail("the file the guest wrote and synced is not in the image", out)
+            print("ok: the host reads the guest's file back from the image (debugfs)")
     if pvm:
         print("note: PVM host: userspace cannot run here; kernel-side boot verified")
     print("PASS")
