@@ -41,20 +41,10 @@ struct __attribute__((packed)) BlkConfig {
 };
 static_assert(sizeof(BlkConfig) == 60);
 
-std::vector<iovec> to_iovec(const std::vector<GuestSlice>& slices) {
-    std::vector<iovec> iov;
-    iov.reserve(slices.size());
-    for (const auto& slice : slices) {
-        // SAFETY: checked slices of guest RAM, valid while the VM exists.
-        iov.push_back({slice.data(), slice.size()});
-    }
-    return iov;
-}
-
 }  // namespace
 
 BlockDevice::BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine)
-    : image_(std::move(image)), id_(std::move(id)) {
+    : image_(std::move(image)), id_(std::move(id)), in_flight_(kQueueSize) {
     if (engine != Engine::Sync) {
         engine_ = make_uring_engine(*image_, kQueueSize);
         if (!engine_ && engine == Engine::Uring) {
@@ -135,7 +125,10 @@ void BlockDevice::reset() {
 void BlockDevice::drain() {
     engine_->drain();
     complete_finished();
-    in_flight_.clear();
+    for (auto& entry : in_flight_) {
+        entry.active = false;
+    }
+    active_ = 0;
 }
 
 uint8_t BlockDevice::execute_inline(const BlockRequest& request, uint32_t& written) {
@@ -214,28 +207,41 @@ void BlockDevice::start(uint16_t head, BlockRequest request) {
             return;
         }
     }
-    uint64_t token = next_token_++;
-    InFlight& entry = in_flight_[token];
-    entry.head = head;
+    // One slot per head (heads are below the queue size): no allocation per
+    // request, and a head the driver reuses while in flight is caught.
+    InFlight& entry = in_flight_[head];
+    if (entry.active) {
+        throw QueueError(
+            fmt::format("virtio-blk: descriptor head {} reused while its request is "
+                        "in flight",
+                        head));
+    }
+    entry.active = true;
     entry.status_address = request.status_address;
     entry.written_on_success = written_on_success;
-    entry.iov = to_iovec(request.data);
+    entry.iov.clear();
+    for (const auto& slice : request.data) {
+        // SAFETY: checked slices of guest RAM, valid while the VM exists.
+        entry.iov.push_back({slice.data(), slice.size()});
+    }
+    ++active_;
     io.offset = request.sector * kSectorSize;
     io.iov = &entry.iov;
-    engine_->submit(token, io);
+    engine_->submit(head, io);
 }
 
 bool BlockDevice::complete_finished() {
     bool any = false;
     for (auto [token, result] : engine_->reap()) {
-        auto it = in_flight_.find(token);
-        if (it == in_flight_.end()) {
+        if (token >= in_flight_.size() || !in_flight_[token].active) {
             continue;
         }
-        const InFlight& entry = it->second;
-        complete(entry.head, entry.status_address, result == 0 ? kBlkStatusOk : kBlkStatusIoErr,
+        InFlight& entry = in_flight_[token];
+        entry.active = false;
+        --active_;
+        complete(static_cast<uint16_t>(token), entry.status_address,
+                 result == 0 ? kBlkStatusOk : kBlkStatusIoErr,
                  result == 0 ? entry.written_on_success : 0);
-        in_flight_.erase(it);
         any = true;
     }
     return any;

@@ -4,7 +4,6 @@
 // the file, and nothing in flight is dropped on reset or shutdown.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,14 +40,14 @@ class BlockDevice : public VirtioDevice {
 
     const DiskImage& image() const { return *image_; }
     const char* engine_name() const { return engine_->name(); }
-    size_t in_flight() const { return in_flight_.size(); }
+    size_t in_flight() const { return active_; }
     // Waits for every request in flight and completes it to the guest.
     void drain();
 
   private:
     // A request handed to the engine, until its completion reaches the guest.
     struct InFlight {
-        uint16_t head;
+        bool active = false;
         std::optional<GuestAddress> status_address;
         uint32_t written_on_success;  // data bytes the device writes for the guest
         std::vector<iovec> iov;       // what the engine points at
@@ -66,8 +65,8 @@ class BlockDevice : public VirtioDevice {
     std::unique_ptr<DiskImage> image_;
     std::string id_;
     std::unique_ptr<BlockEngine> engine_;
-    std::map<uint64_t, InFlight> in_flight_;
-    uint64_t next_token_ = 0;
+    std::vector<InFlight> in_flight_;  // indexed by descriptor head
+    size_t active_ = 0;
     bool used_since_notify_ = false;
     const GuestMemory* memory_ = nullptr;
     Queue* queue_ = nullptr;
