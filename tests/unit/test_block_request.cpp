@@ -208,3 +208,22 @@ TEST_CASE("block device: write then read back through the queue (both engines)",
         device.reset();
     }
 }
+
+TEST_CASE("block device: a head published twice while in flight is a queue violation", "[block]") {
+    test::TempFile file(test::Bytes(kCapacity * 512, 0));
+    vmm::BlockDevice device(std::make_unique<vmm::DiskImage>(file.path(), false), "serial",
+                            vmm::BlockDevice::Engine::Sync);
+    VirtqueueBuilder q(16, 1ull << vmm::VIRTIO_F_VERSION_1);
+    struct : vmm::VirtioInterrupt {
+        void signal_used_queue() override {}
+        void signal_config_change() override {}
+    } interrupt;
+    device.activate(q.memory(), 0, std::span(&q.queue(), 1), interrupt);
+    auto header = q.readable(16);
+    Header h{vmm::kBlkTypeIn, 0, 1};
+    q.memory().write_obj(GuestAddress(header.addr), h);
+    uint16_t head = q.add_chain({header, q.writable(512), q.writable(1)});
+    q.publish(head);  // the same chain again, before the device used it
+    CHECK_THROWS_AS(device.process_queue(0), vmm::QueueError);
+    device.reset();
+}
