@@ -9,22 +9,6 @@
  */
 #include "runtime.h"
 
-static int g_failed, g_passed;
-
-static void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    serial_puts(cond ? "ok: " : "FAIL: ");
-    va_start(ap, fmt);
-    gvprintf(fmt, ap);
-    va_end(ap);
-    serial_putc('\n');
-    if (cond)
-        g_passed++;
-    else
-        g_failed++;
-}
 
 #define MIB (1024UL * 1024UL)
 #define GIB (1024UL * MIB)
@@ -330,12 +314,12 @@ int guest_main(const struct boot_info *bi)
     check_cpuid();
     check_paging(bi);
 
-    if (g_failed) {
-        gprintf("info: %d checks failed, %d passed\n", g_failed, g_passed);
+    if (checks_failed) {
+        gprintf("info: %d checks failed, %d passed\n", checks_failed, checks_passed);
         gprintf("boot_checks: FAIL\n");
         return EXIT_FAIL;
     }
-    gprintf("info: all %d checks passed\n", g_passed);
+    gprintf("info: all %d checks passed\n", checks_passed);
     gprintf("boot_checks: PASS\n");
     return EXIT_PASS;
 }

@@ -20,22 +20,6 @@
 #define NSECT 8
 #define NWRITE 4
 
-static int g_failed, g_passed;
-
-static void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    serial_puts(cond ? "ok: " : "FAIL: ");
-    va_start(ap, fmt);
-    gvprintf(fmt, ap);
-    va_end(ap);
-    serial_putc('\n');
-    if (cond)
-        g_passed++;
-    else
-        g_failed++;
-}
 
 /* +16: room for a status byte right after 8 sectors (any-layout test). */
 static u8 buf[NSECT * SECTOR_SIZE + 16] __attribute__((aligned(4096)));
@@ -110,7 +94,7 @@ int guest_main(const struct boot_info *bi)
                FEAT(VIRTIO_BLK_F_RO) | FEAT(VIRTIO_BLK_F_BLK_SIZE) | FEAT(VIRTIO_BLK_F_FLUSH) |
                FEAT(VIRTIO_BLK_F_TOPOLOGY);
     if (virtio_init(&d, want, WHO)) {
-        g_failed++;
+        checks_failed++;
         gprintf(WHO ": FAIL\n");
         return EXIT_FAIL;
     }
@@ -194,7 +178,7 @@ int guest_main(const struct boot_info *bi)
         if (dst & VIRTIO_STATUS_NEEDS_RESET) {
             gprintf("info: device needs reset after the write, re-initialising\n");
             if (virtio_init(&d, want, WHO))
-                g_failed++;
+                checks_failed++;
         }
     }
     {
@@ -246,12 +230,12 @@ int guest_main(const struct boot_info *bi)
           "device Status 0x%x: DRIVER_OK, no NEEDS_RESET/FAILED", dst);
     virtio_reset(&d);
 
-    if (g_failed) {
-        gprintf("info: %d checks failed, %d passed\n", g_failed, g_passed);
+    if (checks_failed) {
+        gprintf("info: %d checks failed, %d passed\n", checks_failed, checks_passed);
         gprintf(WHO ": FAIL\n");
         return EXIT_FAIL;
     }
-    gprintf("info: all %d checks passed\n", g_passed);
+    gprintf("info: all %d checks passed\n", checks_passed);
     gprintf(WHO ": PASS\n");
     return EXIT_PASS;
 }

@@ -509,3 +509,19 @@ void runtime_entry(u64 proto, u64 info)
 
     guest_exit(guest_main(&g_boot));
 }
+
+int checks_failed, checks_passed;
+
+void check(int cond, const char *fmt, ...)
+{
+    va_list ap;
+    serial_puts(cond ? "ok: " : "FAIL: ");
+    va_start(ap, fmt);
+    gvprintf(fmt, ap);
+    va_end(ap);
+    serial_putc('\n');
+    if (cond)
+        checks_passed++;
+    else
+        checks_failed++;
+}

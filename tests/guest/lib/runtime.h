@@ -218,6 +218,10 @@ void put_dec(u64 v);
 void gprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gvprintf(const char *fmt, va_list ap);
 
+/* One "ok: ..." or "FAIL: ..." line per check; the counts are for the summary. */
+extern int checks_failed, checks_passed;
+void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- VMM interface ---- */
 void boot_timer_mark(void); /* port 0xf5, or MMIO if timer_via=mmio */
 /* Exit via port 0xf4 (or MMIO 0xc0000004 if exit_via=mmio); never returns. */
