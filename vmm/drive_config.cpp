@@ -24,7 +24,7 @@ DriveConfig parse_drive_option(const std::string& text) {
         } else if (part == "ro") {
             drive.read_only = true;
         } else if (key == "io" && (value == "sync" || value == "uring")) {
-            drive.io = value == "sync" ? IoEngineChoice::Sync : IoEngineChoice::Uring;
+            drive.io = value == "sync" ? BlockEngineKind::Sync : BlockEngineKind::Uring;
         } else {
             throw Error(
                 fmt::format("--drive {}: cannot understand '{}' (expected "

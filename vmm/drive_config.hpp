@@ -4,16 +4,16 @@
 #include <string>
 #include <vector>
 
-namespace vmm {
+#include "devices/virtio/block/block_engine.hpp"
 
-enum class IoEngineChoice { Auto, Sync, Uring };
+namespace vmm {
 
 struct DriveConfig {
     std::string path;
     std::string id;  // reported to the guest by GET_ID (its serial)
     bool read_only = false;
     bool is_root = false;
-    IoEngineChoice io = IoEngineChoice::Auto;
+    BlockEngineKind io = BlockEngineKind::Auto;
 };
 
 // Parses "path=PATH[,ro][,id=NAME][,io=sync|uring]"; throws Error naming the

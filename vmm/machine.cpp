@@ -137,11 +137,7 @@ void Machine::setup_devices() {
         const DriveConfig& drive = config_.drives[i];
         auto image = std::make_unique<DiskImage>(drive.path, drive.read_only);
         std::string id = drive.id.empty() ? fmt::format("vmm-drive{}", i) : drive.id;
-        BlockDevice::Engine engine = drive.io == IoEngineChoice::Sync ? BlockDevice::Engine::Sync
-                                     : drive.io == IoEngineChoice::Uring
-                                         ? BlockDevice::Engine::Uring
-                                         : BlockDevice::Engine::Auto;
-        virtio_devices_->add(std::make_unique<BlockDevice>(std::move(image), id, engine),
+        virtio_devices_->add(std::make_unique<BlockDevice>(std::move(image), id, drive.io),
                              fmt::format("virtio-blk {}", id));
     }
 }

@@ -101,7 +101,6 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
         if (config_offset < size) {
             size_t length = std::min<size_t>(data.size(), size - config_offset);
             device_->write_config(config_offset, data.first(length));
-            ++config_generation_;
         }
         return;
     }
@@ -141,7 +140,7 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
         case kStatus:
             return status_;
         case kConfigGeneration:
-            return config_generation_;
+            return 0;  // no device changes its config at run time yet
         default:
             return 0;
     }

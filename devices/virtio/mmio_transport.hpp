@@ -68,7 +68,6 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     uint32_t driver_features_select_ = 0;
     uint64_t driver_features_ = 0;
     uint32_t queue_select_ = 0;
-    uint32_t config_generation_ = 0;
     bool activated_ = false;
     bool reported_violation_ = false;
 };

@@ -20,7 +20,7 @@ class BlockDevice : public VirtioDevice {
     static constexpr uint16_t kQueueSize = 256;
     static constexpr uint32_t kSegMax = 126;  // data descriptors per request
 
-    enum class Engine { Sync, Uring, Auto };  // Auto: io_uring where the host has it
+    using Engine = BlockEngineKind;
 
     BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine = Engine::Auto);
     ~BlockDevice() override;

@@ -21,6 +21,9 @@ struct BlockIo {
     const std::vector<iovec>* iov = nullptr;
 };
 
+// Which engine a drive uses; Auto is io_uring where the host has it.
+enum class BlockEngineKind { Sync, Uring, Auto };
+
 class BlockEngine {
   public:
     virtual ~BlockEngine() = default;
