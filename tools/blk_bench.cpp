@@ -126,13 +126,13 @@ Result run_vmm(const Options& o) {
     auto end = start + std::chrono::duration<double>(o.seconds);
     while (Clock::now() < end) {
         device.process_queue(0);
-        int fd = device.completion_event_fd();
+        int fd = device.backend_count() > 0 ? device.backend_fd(0) : -1;
         // Wait only for what is still in flight: page-cache hits complete
         // inside the submit call and were handed back already.
         if (fd >= 0 && device.in_flight() > 0) {
             pollfd p{fd, POLLIN, 0};
             ::poll(&p, 1, 100);
-            device.process_completions();
+            device.process_backend(0);
         }
         uint16_t used_idx = memory.read_obj<uint16_t>(GuestAddress(kUsed + 2));
         for (; used_seen != used_idx; ++used_seen) {

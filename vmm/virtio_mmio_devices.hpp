@@ -33,23 +33,39 @@ class VirtioMmioDevices {
     const std::vector<std::shared_ptr<MmioTransport>>& transports() const { return transports_; }
 
   private:
-    // One eventfd the I/O thread waits on: a queue's notification, or
-    // (queue == kCompletions) the device's backend completions.
-    struct Watch {
-        static constexpr size_t kCompletions = SIZE_MAX;
+    struct DeviceWatches;
+    // A queue's notification eventfd.
+    struct QueueWatch {
+        DeviceWatches* device;
         std::shared_ptr<MmioTransport> transport;
         size_t queue;
         std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor;
     };
-    void watch(boost::asio::io_context& io, const std::shared_ptr<MmioTransport>& transport,
-               size_t queue, int fd);
-    void wait(Watch& watch);
+    // One of a device's backend fds, waited on as the device asks.
+    struct BackendWatch {
+        std::shared_ptr<MmioTransport> transport;
+        size_t index;
+        std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor;
+        bool read_armed = false;
+        bool write_armed = false;
+        bool rerun_posted = false;
+    };
+    struct DeviceWatches {
+        std::vector<std::unique_ptr<QueueWatch>> queues;
+        std::vector<std::unique_ptr<BackendWatch>> backends;
+    };
 
+    void wait(QueueWatch& watch);
+    void run_backend(DeviceWatches& device, BackendWatch& watch);
+    // Arms the backend waits the device wants now.
+    void update_backends(DeviceWatches& device);
+
+    boost::asio::io_context* io_ = nullptr;
     const VmFd& vm_;
     Bus& mmio_bus_;
     const GuestMemory& memory_;
     std::vector<std::shared_ptr<MmioTransport>> transports_;
-    std::vector<std::unique_ptr<Watch>> watches_;
+    std::vector<std::unique_ptr<DeviceWatches>> watches_;
 };
 
 }  // namespace vmm

@@ -298,12 +298,18 @@ void MmioTransport::process_queue_event(size_t index) {
     }
 }
 
-void MmioTransport::process_completion_event() {
+VirtioDevice::BackendInterest MmioTransport::backend_interest(size_t index) const {
+    std::lock_guard lock(mutex_);
+    return device_->backend_interest(index);
+}
+
+bool MmioTransport::process_backend_event(size_t index) {
     std::lock_guard lock(mutex_);
     try {
-        device_->process_completions();
+        return device_->process_backend(index);
     } catch (const Error& e) {
         set_needs_reset_locked(e.what());
+        return false;
     }
 }
 

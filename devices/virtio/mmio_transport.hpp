@@ -36,9 +36,12 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     const EventFd& interrupt_event() const { return interrupt_event_; }
     // I/O thread: the driver notified queue `index`.
     void process_queue_event(size_t index);
-    // The device's completion eventfd (-1: none) and its handler (I/O thread).
-    int completion_event_fd() const { return device_->completion_event_fd(); }
-    void process_completion_event();
+    // The device's backend fds (see VirtioDevice) and their handler (I/O
+    // thread); process_backend_event() returns whether to call it again soon.
+    size_t backend_count() const { return device_->backend_count(); }
+    int backend_fd(size_t index) const { return device_->backend_fd(index); }
+    VirtioDevice::BackendInterest backend_interest(size_t index) const;
+    bool process_backend_event(size_t index);
 
     uint32_t status() const;
     const std::string& name() const { return name_; }

@@ -46,11 +46,23 @@ class VirtioDevice {
     // (requests in flight are completed first).
     virtual void reset() = 0;
 
-    // Devices with asynchronous backends: an eventfd that becomes readable
-    // when completions are ready (-1: none), and the handler the I/O thread
-    // then calls (transport lock held).
-    virtual int completion_event_fd() const { return -1; }
-    virtual void process_completions() {}
+    // Host fds the device's backend waits on (an engine's completion
+    // eventfd, a tap, an input eventfd), numbered 0..backend_count()-1. The
+    // I/O thread asks backend_interest() after every call into the device and
+    // waits for what it says; when the fd is ready it calls process_backend()
+    // (transport lock held). Waits are edge-triggered: a device that stops
+    // short of EAGAIN (no guest buffers, budget spent) must resume by itself
+    // when it can, e.g. from process_queue() when the driver adds buffers, or
+    // return true from process_backend() to be called again on a later turn.
+    // Calls can be spurious: a device must cope with finding nothing to do.
+    struct BackendInterest {
+        bool readable = false;
+        bool writable = false;
+    };
+    virtual size_t backend_count() const { return 0; }
+    virtual int backend_fd(size_t /*index*/) const { return -1; }
+    virtual BackendInterest backend_interest(size_t /*index*/) const { return {}; }
+    virtual bool process_backend(size_t /*index*/) { return false; }
 };
 
 }  // namespace vmm

@@ -269,9 +269,10 @@ bool BlockDevice::process_queue(size_t) {
     return more;
 }
 
-void BlockDevice::process_completions() {
+bool BlockDevice::process_backend(size_t) {
     complete_finished();
     notify_if_used();
+    return false;
 }
 
 void BlockDevice::notify_if_used() {

@@ -35,8 +35,11 @@ class BlockDevice : public VirtioDevice {
                   VirtioInterrupt& interrupt) override;
     bool process_queue(size_t index) override;
     void reset() override;
-    int completion_event_fd() const override { return engine_->event_fd(); }
-    void process_completions() override;
+    // Backend 0: the engine's completion eventfd (none for the sync engine).
+    size_t backend_count() const override { return engine_->event_fd() >= 0 ? 1 : 0; }
+    int backend_fd(size_t) const override { return engine_->event_fd(); }
+    BackendInterest backend_interest(size_t) const override { return {true, false}; }
+    bool process_backend(size_t) override;
 
     const DiskImage& image() const { return *image_; }
     const char* engine_name() const { return engine_->name(); }
