@@ -59,6 +59,11 @@ CliResult parse_command_line(int argc, char** argv) {
                    "command line has root=");
     app.add_option("--drive", drives, "More disks: path=PATH[,ro][,id=NAME][,io=sync|uring]")
         ->take_all();
+    std::vector<std::string> nets;
+    app.add_option("--net", nets,
+                   "Network interface (virtio-net) on a tap: tap=NAME[,mac=MAC] opens the tap, "
+                   "fd=N[,mac=MAC] takes an open tap fd")
+        ->take_all();
     app.add_option("--kvm-device", config.kvm_device, "KVM device node")->default_val("/dev/kvm");
     app.add_flag("--boot-trace", config.boot_trace,
                  "Print the time from VMM start to each boot milestone on exit");
@@ -88,6 +93,9 @@ CliResult parse_command_line(int argc, char** argv) {
         }
         for (const auto& text : drives) {
             config.drives.push_back(parse_drive_option(text));
+        }
+        for (const auto& text : nets) {
+            config.nets.push_back(parse_net_option(text));
         }
     } catch (const Error& e) {
         fmt::print(stderr, "vmm: error: {}\n", e.what());

@@ -8,10 +8,14 @@
 
 #include "arch/x86_64/boot.hpp"
 #include "vmm/drive_config.hpp"
+#include "vmm/net_config.hpp"
 
 namespace vmm {
 
 enum class CpuProfileChoice { Auto, Host, Pvm };
+// Where the guest console lives: the 8250 (ttyS0), or virtio-console (hvc0;
+// the 8250 then stays for early boot messages only).
+enum class ConsoleKind { Serial, Virtio };
 
 struct VmConfig {
     std::string kernel_path;
@@ -24,6 +28,9 @@ struct VmConfig {
     std::string cpuid_mask;  // comma-separated feature names
     // Block drives in guest order (vda, vdb, ...); the root drive comes first.
     std::vector<DriveConfig> drives;
+    std::vector<NetConfig> nets;  // eth0, eth1, ...
+    ConsoleKind console = ConsoleKind::Serial;
+    bool rng = true;  // virtio-rng, so the guest's RNG is ready at boot
     x86::BootEntry boot_entry = x86::BootEntry::Auto;
     std::string kvm_device = "/dev/kvm";
     bool boot_trace = false;

@@ -12,6 +12,8 @@
 #include "devices/legacy/debug_device.hpp"
 #include "devices/legacy/i8042.hpp"
 #include "devices/virtio/block/block_device.hpp"
+#include "devices/virtio/net/net_device.hpp"
+#include "devices/virtio/net/tap.hpp"
 #include "vmm/console_input.hpp"
 #include "vmm/kernel_cmdline.hpp"
 #include "vmm/terminal.hpp"
@@ -139,6 +141,19 @@ void Machine::setup_devices() {
         std::string id = drive.id.empty() ? fmt::format("vmm-drive{}", i) : drive.id;
         virtio_devices_->add(std::make_unique<BlockDevice>(std::move(image), id, drive.io),
                              fmt::format("virtio-blk {}", id));
+    }
+    for (size_t i = 0; i < config_.nets.size(); ++i) {
+        const NetConfig& net = config_.nets[i];
+        std::unique_ptr<Tap> tap =
+            net.tap_fd >= 0 ? Tap::adopt(net.tap_fd) : Tap::open(net.tap_name);
+        MacAddress mac = net.mac.value_or(MacAddress::random());
+        std::string name = fmt::format("net{}", i);
+        if (config_.verbose) {
+            fmt::print(stderr, "vmm: {}: tap '{}', MAC {}, MTU {}\n", name, tap->name(),
+                       mac.to_string(), tap->mtu());
+        }
+        virtio_devices_->add(std::make_unique<NetDevice>(std::move(tap), mac, name),
+                             fmt::format("virtio-net {}", name));
     }
 }
 

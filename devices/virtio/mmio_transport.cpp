@@ -250,6 +250,11 @@ void MmioTransport::write_status(uint32_t value) {
             }
             device_->activate(memory_, driver_features_, queues_, *this);
             activated_ = true;
+            // Buffers made available (and notified) before DRIVER_OK were
+            // ignored; look at every queue once now, on the I/O thread.
+            for (auto& event : queue_events_) {
+                event->signal();
+            }
         } catch (const Error& e) {
             set_needs_reset_locked(e.what());
         }

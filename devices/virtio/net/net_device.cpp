@@ -1,0 +1,346 @@
+#include "devices/virtio/net/net_device.hpp"
+
+#include <linux/if_tun.h>
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "devices/virtio/reader_writer.hpp"
+#include "devices/virtio/virtio_spec.hpp"
+
+namespace vmm {
+
+namespace {
+
+constexpr uint64_t bit(unsigned n) {
+    return 1ull << n;
+}
+
+// The device configuration layout (5.1.4), up to mtu.
+struct VirtioNetConfig {
+    uint8_t mac[6];
+    uint16_t status;
+    uint16_t max_virtqueue_pairs;
+    uint16_t mtu;
+};
+static_assert(sizeof(VirtioNetConfig) == 12);
+
+// Offset of num_buffers in virtio_net_hdr_v1.
+constexpr size_t kNumBuffersOffset = 10;
+
+// Tap errors after which the interface is gone, not just busy.
+bool tap_is_gone(int error) {
+    return error == EBADFD || error == ENODEV || error == ENXIO || error == EPIPE;
+}
+
+}  // namespace
+
+NetDevice::NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name)
+    : backend_(std::move(backend)),
+      mac_(mac),
+      name_(std::move(name)),
+      mtu_(backend_->mtu()),
+      frame_(kMaxFrame) {}
+
+uint64_t NetDevice::offered_features() const {
+    uint64_t features = bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_F_RING_INDIRECT_DESC) |
+                        bit(VIRTIO_F_RING_EVENT_IDX) | bit(VIRTIO_NET_F_MAC) |
+                        bit(VIRTIO_NET_F_STATUS) | bit(VIRTIO_NET_F_MRG_RXBUF);
+    // Guest to host: the tap takes partial checksums and GSO frames as they are.
+    features |= bit(VIRTIO_NET_F_CSUM) | bit(VIRTIO_NET_F_HOST_TSO4) | bit(VIRTIO_NET_F_HOST_TSO6) |
+                bit(VIRTIO_NET_F_HOST_UFO);
+    // Host to guest: only what the tap can be told to hand us.
+    unsigned offloads = backend_->supported_offloads();
+    if (offloads & TUN_F_CSUM) {
+        features |= bit(VIRTIO_NET_F_GUEST_CSUM);
+    }
+    if (offloads & TUN_F_TSO4) {
+        features |= bit(VIRTIO_NET_F_GUEST_TSO4);
+    }
+    if (offloads & TUN_F_TSO6) {
+        features |= bit(VIRTIO_NET_F_GUEST_TSO6);
+    }
+    if (offloads & TUN_F_UFO) {
+        features |= bit(VIRTIO_NET_F_GUEST_UFO);
+    }
+    if (mtu_ >= 68 && mtu_ <= 65535) {
+        features |= bit(VIRTIO_NET_F_MTU);
+    }
+    return features;
+}
+
+size_t NetDevice::config_size() const {
+    return sizeof(VirtioNetConfig);
+}
+
+void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
+    VirtioNetConfig config{};
+    std::memcpy(config.mac, mac_.bytes.data(), sizeof(config.mac));
+    config.status = link_up_ ? VIRTIO_NET_S_LINK_UP : 0;
+    config.max_virtqueue_pairs = 1;
+    config.mtu = static_cast<uint16_t>(mtu_);
+    if (offset >= sizeof(config)) {
+        return;
+    }
+    size_t length = std::min<size_t>(data.size(), sizeof(config) - offset);
+    std::memcpy(data.data(), reinterpret_cast<const uint8_t*>(&config) + offset, length);
+}
+
+void NetDevice::write_config(uint64_t, std::span<const uint8_t>) {
+    // The MAC is writable only for legacy drivers (5.1.4.1); nothing else is.
+}
+
+void NetDevice::activate(const GuestMemory& memory, uint64_t acked_features,
+                         std::span<Queue> queues, VirtioInterrupt& interrupt) {
+    unsigned offloads = 0;
+    if (acked_features & bit(VIRTIO_NET_F_GUEST_CSUM)) {
+        offloads |= TUN_F_CSUM;
+        // Segmentation offloads need checksum offload (5.1.3.1).
+        if (acked_features & bit(VIRTIO_NET_F_GUEST_TSO4)) {
+            offloads |= TUN_F_TSO4;
+        }
+        if (acked_features & bit(VIRTIO_NET_F_GUEST_TSO6)) {
+            offloads |= TUN_F_TSO6;
+        }
+        if (acked_features & bit(VIRTIO_NET_F_GUEST_UFO)) {
+            offloads |= TUN_F_UFO;
+        }
+    }
+    backend_->set_offloads(offloads);
+    memory_ = &memory;
+    queues_ = queues;
+    interrupt_ = &interrupt;
+    acked_features_ = acked_features;
+    rx_blocked_ = tx_blocked_ = false;
+    frame_length_ = 0;
+}
+
+void NetDevice::reset() {
+    memory_ = nullptr;
+    queues_ = {};
+    interrupt_ = nullptr;
+    acked_features_ = 0;
+    rx_blocked_ = tx_blocked_ = false;
+    frame_length_ = 0;  // a staged frame dies with the driver's buffers
+    if (link_up_) {
+        try {
+            backend_->set_offloads(0);
+        } catch (const Error&) {
+            // The tap is going away; the next read or write says so.
+        }
+    }
+}
+
+VirtioDevice::BackendInterest NetDevice::backend_interest(size_t) const {
+    if (!active() || !link_up_) {
+        return {};
+    }
+    return {.readable = !rx_blocked_, .writable = tx_blocked_};
+}
+
+bool NetDevice::process_backend(size_t) {
+    if (!active()) {
+        return false;
+    }
+    bool more = false;
+    if (tx_blocked_) {
+        tx_blocked_ = false;
+        more |= process_tx();
+    }
+    if (!rx_blocked_) {
+        more |= process_rx();
+    }
+    return more;
+}
+
+bool NetDevice::process_queue(size_t index) {
+    if (!active()) {
+        return false;
+    }
+    if (index == kRxQueue) {
+        rx_blocked_ = false;  // new buffers: try the staged frame again
+        return process_rx();
+    }
+    if (index == kTxQueue) {
+        return tx_blocked_ ? false : process_tx();
+    }
+    return false;
+}
+
+bool NetDevice::process_rx() {
+    size_t delivered = 0;
+    bool more = false;
+    while (link_up_) {
+        if (delivered == kRxBudget) {
+            more = true;
+            break;
+        }
+        if (frame_length_ == 0) {
+            ssize_t n = backend_->read_frame(frame_);
+            if (n < 0) {
+                if (errno != EAGAIN) {
+                    link_down("read", errno);
+                }
+                break;
+            }
+            if (n == 0) {
+                link_down("read", EPIPE);  // end of file: the other side is gone
+                break;
+            }
+            if (size_t(n) <= NetBackend::kVnetHeaderSize) {
+                ++delivered;  // no frame behind the header: nothing to deliver
+                continue;
+            }
+            frame_length_ = size_t(n);
+        }
+        if (!deliver_frame()) {
+            rx_blocked_ = true;  // resumed by the next rx notification
+            break;
+        }
+        frame_length_ = 0;
+        ++delivered;
+    }
+    notify(kRxQueue);
+    return more;
+}
+
+bool NetDevice::deliver_frame() {
+    Queue& rx = queues_[kRxQueue];
+    const bool mergeable = acked_features_ & bit(VIRTIO_NET_F_MRG_RXBUF);
+    const uint16_t first_avail = rx.next_avail();
+    rx_chains_.clear();
+    uint64_t capacity = 0;
+    do {
+        auto chain = rx.pop(*memory_);
+        if (!chain) {
+            rx.set_next_avail(first_avail);  // give them back until enough arrive
+            return false;
+        }
+        if (chain->readable_bytes() != 0) {
+            throw QueueError(
+                fmt::format("receive chain {} has device-readable buffers", chain->head()));
+        }
+        // Every buffer holds at least the header (5.1.6.3.1).
+        if (chain->writable_bytes() < NetBackend::kVnetHeaderSize) {
+            throw QueueError(fmt::format(
+                "receive chain {} has {} bytes, less than the {}-byte virtio-net header",
+                chain->head(), chain->writable_bytes(), NetBackend::kVnetHeaderSize));
+        }
+        capacity += chain->writable_bytes();
+        rx_chains_.push_back(std::move(*chain));
+    } while (mergeable && capacity < frame_length_);
+
+    if (capacity < frame_length_) {
+        // Without MRG_RXBUF a frame must fit one buffer; the tap only hands
+        // out what the negotiated offloads allow, so only a driver that posts
+        // buffers smaller than its MTU gets here. The buffer stays posted.
+        rx.set_next_avail(first_avail);
+        ++counters_.rx_dropped;
+        if (!reported_oversize_) {
+            reported_oversize_ = true;
+            fmt::print(stderr,
+                       "vmm: {}: dropping a {}-byte frame: the guest's receive buffer holds "
+                       "only {} bytes\n",
+                       name_, frame_length_, capacity);
+        }
+        return true;
+    }
+
+    // The tap leaves num_buffers alone; it is ours to fill (1 without MRG_RXBUF).
+    uint16_t buffers = static_cast<uint16_t>(rx_chains_.size());
+    std::memcpy(frame_.data() + kNumBuffersOffset, &buffers, sizeof(buffers));
+    size_t offset = 0;
+    for (const auto& chain : rx_chains_) {
+        ChainWriter writer(*memory_, chain);
+        size_t length = std::min<uint64_t>(frame_length_ - offset, writer.remaining());
+        writer.write(std::span<const uint8_t>(frame_.data() + offset, length));
+        rx.add_used(*memory_, chain.head(), static_cast<uint32_t>(length));
+        offset += length;
+    }
+    ++counters_.rx_frames;
+    counters_.rx_bytes += frame_length_ - NetBackend::kVnetHeaderSize;
+    return true;
+}
+
+bool NetDevice::process_tx() {
+    Queue& tx = queues_[kTxQueue];
+    size_t sent = 0;
+    bool more = false;
+    while (true) {
+        if (sent == kTxBudget) {
+            more = true;
+            break;
+        }
+        const uint16_t before = tx.next_avail();
+        auto chain = tx.pop(*memory_);
+        if (!chain) {
+            break;
+        }
+        if (chain->writable_bytes() != 0) {
+            throw QueueError(
+                fmt::format("transmit chain {} has device-writable buffers", chain->head()));
+        }
+        uint64_t length = chain->readable_bytes();
+        if (length < NetBackend::kVnetHeaderSize) {
+            throw QueueError(fmt::format(
+                "transmit chain {} has {} bytes, less than the {}-byte virtio-net header",
+                chain->head(), length, NetBackend::kVnetHeaderSize));
+        }
+        if (length > kMaxFrame || !link_up_) {
+            ++counters_.tx_dropped;
+        } else {
+            ChainReader reader(*memory_, *chain);
+            tx_iov_.clear();
+            for (const GuestSlice& slice : reader.slices(length)) {
+                tx_iov_.push_back({slice.data(), slice.size()});
+            }
+            ssize_t n = backend_->write_frame(tx_iov_);
+            if (n < 0 && errno == EAGAIN) {
+                tx.set_next_avail(before);  // sent again once the tap has room
+                tx_blocked_ = true;
+                break;
+            }
+            if (n < 0) {
+                int error = errno;
+                ++counters_.tx_dropped;
+                if (tap_is_gone(error)) {
+                    link_down("write", error);
+                } else if (!reported_tx_error_) {
+                    // EINVAL: a header the host refuses (bad GSO fields, say).
+                    reported_tx_error_ = true;
+                    fmt::print(stderr, "vmm: {}: tap '{}' refused a frame: {}\n", name_,
+                               backend_->name(), std::strerror(error));
+                }
+            } else {
+                ++counters_.tx_frames;
+                counters_.tx_bytes += length - NetBackend::kVnetHeaderSize;
+            }
+        }
+        tx.add_used(*memory_, chain->head(), 0);
+        ++sent;
+    }
+    notify(kTxQueue);
+    return more;
+}
+
+void NetDevice::link_down(const char* operation, int error) {
+    if (!link_up_) {
+        return;
+    }
+    link_up_ = false;
+    fmt::print(stderr, "vmm: {}: tap '{}' failed ({}: {}): link down\n", name_, backend_->name(),
+               operation, std::strerror(error));
+    if (active() && (acked_features_ & bit(VIRTIO_NET_F_STATUS))) {
+        interrupt_->signal_config_change();
+    }
+}
+
+void NetDevice::notify(size_t queue) {
+    if (queues_[queue].needs_notification(*memory_)) {
+        interrupt_->signal_used_queue();
+    }
+}
+
+}  // namespace vmm

@@ -1,0 +1,117 @@
+// virtio-net (VIRTIO 1.2, 5.1) over a tap (any NetBackend). Frames move between the queues and
+// the tap on the I/O thread: transmit is zero-copy (writev straight from the
+// guest's buffers), receive reads one frame into a staging buffer and spreads
+// it over the guest's buffers (several with MRG_RXBUF). When the guest has no
+// receive buffers the device stops reading the tap and keeps the frame until
+// some arrive; each queue's work per loop turn is bounded.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "devices/virtio/net/mac_address.hpp"
+#include "devices/virtio/net/net_backend.hpp"
+#include "devices/virtio/virtio_device.hpp"
+
+namespace vmm {
+
+// Feature bits (5.1.3).
+inline constexpr unsigned VIRTIO_NET_F_CSUM = 0;
+inline constexpr unsigned VIRTIO_NET_F_GUEST_CSUM = 1;
+inline constexpr unsigned VIRTIO_NET_F_MTU = 3;
+inline constexpr unsigned VIRTIO_NET_F_MAC = 5;
+inline constexpr unsigned VIRTIO_NET_F_GUEST_TSO4 = 7;
+inline constexpr unsigned VIRTIO_NET_F_GUEST_TSO6 = 8;
+inline constexpr unsigned VIRTIO_NET_F_GUEST_UFO = 10;
+inline constexpr unsigned VIRTIO_NET_F_HOST_TSO4 = 11;
+inline constexpr unsigned VIRTIO_NET_F_HOST_TSO6 = 12;
+inline constexpr unsigned VIRTIO_NET_F_HOST_UFO = 14;
+inline constexpr unsigned VIRTIO_NET_F_MRG_RXBUF = 15;
+inline constexpr unsigned VIRTIO_NET_F_STATUS = 16;
+inline constexpr uint16_t VIRTIO_NET_S_LINK_UP = 1;
+
+class NetDevice : public VirtioDevice {
+  public:
+    static constexpr uint16_t kQueueSize = 256;
+    static constexpr size_t kRxQueue = 0;
+    static constexpr size_t kTxQueue = 1;
+    // Header plus the largest frame a tap hands out with TSO (64 KiB of
+    // payload plus Ethernet and VLAN headers).
+    static constexpr size_t kMaxFrame = NetBackend::kVnetHeaderSize + 65536 + 32;
+    // Frames per queue per loop turn.
+    static constexpr size_t kRxBudget = 64;
+    static constexpr size_t kTxBudget = 128;
+
+    struct Counters {
+        uint64_t rx_frames = 0, rx_bytes = 0;
+        uint64_t tx_frames = 0, tx_bytes = 0;
+        // Dropped: transmit frames the tap refused or too long for any
+        // tap, receive frames no single buffer could hold (without MRG_RXBUF).
+        uint64_t tx_dropped = 0, rx_dropped = 0;
+    };
+
+    // `name` prefixes log lines ("net0").
+    NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name);
+
+    uint32_t device_type() const override { return 1; }
+    std::vector<uint16_t> queue_max_sizes() const override { return {kQueueSize, kQueueSize}; }
+    uint64_t offered_features() const override;
+    size_t config_size() const override;
+    void read_config(uint64_t offset, std::span<uint8_t> data) const override;
+    void write_config(uint64_t offset, std::span<const uint8_t> data) override;
+    void activate(const GuestMemory& memory, uint64_t acked_features, std::span<Queue> queues,
+                  VirtioInterrupt& interrupt) override;
+    bool process_queue(size_t index) override;
+    void reset() override;
+
+    // Backend 0: the tap.
+    size_t backend_count() const override { return 1; }
+    int backend_fd(size_t) const override { return backend_->fd(); }
+    BackendInterest backend_interest(size_t) const override;
+    bool process_backend(size_t) override;
+
+    const Counters& counters() const { return counters_; }
+    bool link_up() const { return link_up_; }
+    const MacAddress& mac() const { return mac_; }
+    const NetBackend& backend() const { return *backend_; }
+
+  private:
+    bool active() const { return memory_ != nullptr; }
+    // Moves frames from the tap to the receive queue; true if the budget ran out.
+    bool process_rx();
+    // Spreads the staged frame over receive buffers; false (nothing consumed)
+    // when the guest has not made enough available.
+    bool deliver_frame();
+    bool process_tx();
+    // The tap failed with `error`: the guest sees the link go down.
+    void link_down(const char* operation, int error);
+    void notify(size_t queue);
+
+    std::unique_ptr<NetBackend> backend_;
+    MacAddress mac_;
+    std::string name_;
+    unsigned mtu_;
+    Counters counters_;
+    bool link_up_ = true;
+    bool reported_oversize_ = false;
+    bool reported_tx_error_ = false;
+
+    // Activation state.
+    const GuestMemory* memory_ = nullptr;
+    std::span<Queue> queues_;
+    VirtioInterrupt* interrupt_ = nullptr;
+    uint64_t acked_features_ = 0;
+    bool rx_blocked_ = false;  // a frame is waiting for receive buffers
+    bool tx_blocked_ = false;  // the tap said EAGAIN; wait until writable
+
+    std::vector<uint8_t> frame_;  // staged receive frame, header first
+    size_t frame_length_ = 0;     // 0: none staged
+    std::vector<DescriptorChain> rx_chains_;
+    std::vector<iovec> tx_iov_;
+};
+
+}  // namespace vmm

@@ -1,0 +1,21 @@
+// A network interface as the user configured it (--net).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "devices/virtio/net/mac_address.hpp"
+
+namespace vmm {
+
+struct NetConfig {
+    std::string tap_name;           // tap=NAME: opened (or created) by the VMM
+    int tap_fd = -1;                // fd=N: an open tap handed over by an orchestrator
+    std::optional<MacAddress> mac;  // random when not given
+};
+
+// Parses "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]"; throws Error naming the
+// bad part.
+NetConfig parse_net_option(const std::string& text);
+
+}  // namespace vmm
