@@ -228,6 +228,15 @@ int Machine::run() {
         vcpu->join();
     }
     trace_.mark(BootTrace::Event::Exit);
+    if (config_.verbose) {
+        for (const auto& transport : virtio_devices_->transports()) {
+            std::string line;
+            for (const auto& [name, value] : transport->metrics()) {
+                line += fmt::format(" {}={}", name, value);
+            }
+            fmt::print(stderr, "vmm: {}:{}\n", transport->name(), line);
+        }
+    }
     return exit_.status();
 }
 

@@ -276,7 +276,15 @@ void MmioTransport::reset_locked() {
     activated_ = false;
 }
 
+VirtioDevice::Metrics MmioTransport::metrics() const {
+    std::lock_guard lock(mutex_);
+    VirtioDevice::Metrics metrics = device_->metrics();
+    metrics.emplace_back("protocol_violations", violations_);
+    return metrics;
+}
+
 void MmioTransport::set_needs_reset_locked(const std::string& why) {
+    ++violations_;
     if (!reported_violation_) {
         fmt::print(stderr, "vmm: {}: guest broke the virtio protocol, device needs reset: {}\n",
                    name_, why);

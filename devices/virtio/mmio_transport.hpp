@@ -44,6 +44,8 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     bool process_backend_event(size_t index);
 
     uint32_t status() const;
+    // The device's counters plus the transport's own (violations seen).
+    VirtioDevice::Metrics metrics() const;
     const std::string& name() const { return name_; }
 
   private:
@@ -73,6 +75,7 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     uint32_t queue_select_ = 0;
     bool activated_ = false;
     bool reported_violation_ = false;
+    uint64_t violations_ = 0;
 };
 
 }  // namespace vmm

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "devices/virtio/queue.hpp"
@@ -63,6 +65,11 @@ class VirtioDevice {
     virtual int backend_fd(size_t /*index*/) const { return -1; }
     virtual BackendInterest backend_interest(size_t /*index*/) const { return {}; }
     virtual bool process_backend(size_t /*index*/) { return false; }
+
+    // Named counters for logs and metrics (requests, bytes, drops, ...).
+    // Called with the transport's lock held.
+    using Metrics = std::vector<std::pair<std::string, uint64_t>>;
+    virtual Metrics metrics() const { return {}; }
 };
 
 }  // namespace vmm

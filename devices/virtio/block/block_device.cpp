@@ -169,6 +169,9 @@ void BlockDevice::complete(uint16_t head, const std::optional<GuestAddress>& sta
     if (memory_ == nullptr) {
         return;  // reset while in flight: the driver no longer expects it
     }
+    if (status != kBlkStatusOk) {
+        ++errors_;
+    }
     if (status_address) {
         memory_->write_obj(*status_address, status);
         written += 1;
@@ -184,12 +187,15 @@ void BlockDevice::start(uint16_t head, BlockRequest request) {
     }
     BlockIo io{};
     uint32_t written_on_success = 0;
+    ++requests_;
     switch (request.type) {
         case kBlkTypeIn:
+            read_bytes_ += request.data_length;
             io.op = BlockIo::Op::Read;
             written_on_success = static_cast<uint32_t>(request.data_length);
             break;
         case kBlkTypeOut:
+            write_bytes_ += request.data_length;
             io.op = BlockIo::Op::Write;
             break;
         case kBlkTypeFlush:
@@ -273,6 +279,13 @@ bool BlockDevice::process_backend(size_t) {
     complete_finished();
     notify_if_used();
     return false;
+}
+
+VirtioDevice::Metrics BlockDevice::metrics() const {
+    return {{"requests", requests_},
+            {"read_bytes", read_bytes_},
+            {"write_bytes", write_bytes_},
+            {"errors", errors_}};
 }
 
 void BlockDevice::notify_if_used() {

@@ -40,6 +40,7 @@ class BlockDevice : public VirtioDevice {
     int backend_fd(size_t) const override { return engine_->event_fd(); }
     BackendInterest backend_interest(size_t) const override { return {true, false}; }
     bool process_backend(size_t) override;
+    Metrics metrics() const override;
 
     const DiskImage& image() const { return *image_; }
     const char* engine_name() const { return engine_->name(); }
@@ -71,6 +72,8 @@ class BlockDevice : public VirtioDevice {
     std::vector<InFlight> in_flight_;  // indexed by descriptor head
     size_t active_ = 0;
     bool used_since_notify_ = false;
+    // Counters: requests started, data bytes asked for, non-OK completions.
+    uint64_t requests_ = 0, read_bytes_ = 0, write_bytes_ = 0, errors_ = 0;
     const GuestMemory* memory_ = nullptr;
     Queue* queue_ = nullptr;
     VirtioInterrupt* interrupt_ = nullptr;

@@ -337,6 +337,12 @@ void NetDevice::link_down(const char* operation, int error) {
     }
 }
 
+VirtioDevice::Metrics NetDevice::metrics() const {
+    return {{"rx_frames", counters_.rx_frames},   {"rx_bytes", counters_.rx_bytes},
+            {"rx_dropped", counters_.rx_dropped}, {"tx_frames", counters_.tx_frames},
+            {"tx_bytes", counters_.tx_bytes},     {"tx_dropped", counters_.tx_dropped}};
+}
+
 void NetDevice::notify(size_t queue) {
     if (queues_[queue].needs_notification(*memory_)) {
         interrupt_->signal_used_queue();

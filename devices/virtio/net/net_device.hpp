@@ -75,6 +75,7 @@ class NetDevice : public VirtioDevice {
     bool process_backend(size_t) override;
 
     const Counters& counters() const { return counters_; }
+    Metrics metrics() const override;
     bool link_up() const { return link_up_; }
     const MacAddress& mac() const { return mac_; }
     const NetBackend& backend() const { return *backend_; }
