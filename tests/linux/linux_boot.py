@@ -2,7 +2,12 @@
 """Boots the project's guest kernel under the VMM and checks what it did.
 
 Usage: linux_boot.py VMM SCENARIO
-  SCENARIO smoke: vmlinux + initramfs with the default devices.
+  smoke:      vmlinux + initramfs with the default devices (virtio-rng among them).
+  rootfs_rw:  the ext4 image as a read-write root, a second drive as vdb.
+  rootfs_ro:  the same with a read-only root drive.
+  net:        virtio-net on a tap in a private namespace: ip= configures eth0,
+              netconsole sends the kernel log to the host side as UDP.
+  hvc:        --console virtio with console=hvc0: the boot log over virtio-console.
 
 Kernel and images come from $VMM_TEST_KERNEL_DIR and $VMM_TEST_ROOTFS_DIR
 (tools/test sets them from kernel-images/build-kernel and build-rootfs);
@@ -18,6 +23,7 @@ sees the VMM's e820 map and command line, unpacks the initramfs, reaches
 signal.
 """
 import base64
+import hashlib
 import os
 import shutil
 import tempfile
@@ -27,6 +33,8 @@ import sys
 import time
 
 SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from netns import NetNamespace  # noqa: E402
 
 
 def is_pvm_host():
@@ -78,17 +86,96 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
         (r"printk: console \[ttyS0\] enabled", "the 8250 console was registered"),
     ]
     root_image = None
-    if scenario == "smoke":
-        # An uncompressed copy: under PVM's emulator gunzip alone costs a minute.
+    namespace = None
+    after_run = []  # checks on what the host side saw: (function -> error or None)
+
+    def uncompressed_initramfs():
+        # Under PVM's emulator gunzip alone costs a minute.
         initrd = os.path.join(workdir, "initramfs.cpio")
         with open(initrd, "wb") as out:
             subprocess.run(["gzip", "-dc", os.path.join(rootfs_dir, "initramfs.cpio.gz")],
                            stdout=out, check=True)
-        command = base + ["--initrd", initrd, "--cmdline", cmdline]
+        return initrd
+
+    if scenario == "smoke":
+        command = base + ["--initrd", uncompressed_initramfs(), "--cmdline", cmdline]
         checks += [
             (r"Command line: " + re.escape(cmdline), "the kernel got the VMM's command line"),
             (r"Unpacking initramfs", "the kernel found the initramfs"),
             (r"Run /init as init process", "the kernel reached init"),
+            # The hwrng core reads the device as it registers it (add_early_randomness).
+            (r"vmm: virtio-rng: requests=[1-9]\d* bytes=[1-9]\d*",
+             "the kernel read entropy from virtio-rng"),
+        ]
+    elif scenario == "net":
+        why = NetNamespace.available()
+        if why:
+            print(f"*** SKIPPED: network namespaces unavailable: {why} ***")
+            return SKIP
+        mac = "06:00:0a:00:02:0f"
+        guest, host = "10.0.2.15", "10.0.2.1"
+        net_cmdline = (f"{cmdline} ip={guest}::{host}:255.255.255.0:vmmguest:eth0:off "
+                       f"netconsole=6665@{guest}/eth0,6666@{host}/")
+        payload = os.path.join(workdir, "payload.bin")
+        with open(payload, "wb") as f:
+            f.write(os.urandom(4 << 20))
+        with open(payload, "rb") as f:
+            payload_sha = hashlib.sha256(f.read()).hexdigest()
+        # On a real host userspace runs: ping the host, TCP each way, hwrng.
+        script = (f"ping -c 3 -W 2 {host} && echo NET-PING-OK; "
+                  "dd if=/dev/urandom of=/up bs=64k count=64 2>/dev/null; "
+                  "echo UP-SHA $(sha256sum /up); "
+                  f"nc {host} 5001 < /up; "
+                  f"nc {host} 5002 > /down; echo DOWN-SHA $(sha256sum /down); "
+                  "echo HWRNG-BYTES $(head -c 64 /dev/hwrng | wc -c)")
+        run = "" if pvm else " vmm.run=" + base64.b64encode(script.encode()).decode()
+        command = base + ["--initrd", uncompressed_initramfs(), "--cmdline", net_cmdline + run,
+                          "--net", f"tap=tap0,mac={mac}"]
+        checks += [
+            (r"IP-Config: Complete:", "the kernel configured eth0 from ip="),
+            (rf"device=eth0, hwaddr={mac}, ipaddr={re.escape(guest)}, mask=255\.255\.255\.0",
+             "eth0 has the VMM's MAC and the static address"),
+            (r"netconsole: network logging started", "netconsole came up on eth0"),
+            (r"Run /init as init process", "the kernel reached init"),
+            (r"vmm: virtio-net net0: rx_frames=\d+ rx_bytes=\d+ rx_dropped=0 tx_frames=[1-9]",
+             "the guest sent frames through the tap"),
+        ]
+        namespace = NetNamespace()
+
+        def netconsole_arrived():
+            path = os.path.join(workdir, "netconsole.log")
+            text = open(path, "rb").read().decode(errors="replace") if os.path.exists(path) else ""
+            for line in ("network logging started", "Run /init as init process"):
+                if line not in text:
+                    return f"the host side got no netconsole line '{line}' ({len(text)} bytes)"
+            return None
+        after_run.append(("the kernel log arrived as UDP on the host side of the tap",
+                          netconsole_arrived))
+        if not pvm:
+            def transfers_ok(out):
+                up = re.search(r"UP-SHA ([0-9a-f]{64})", out)
+                got = os.path.join(workdir, "upload.sha256")
+                if not up or not os.path.exists(got) or open(got).read().strip() != up.group(1):
+                    return "the guest-to-host TCP transfer's checksum differs"
+                if f"DOWN-SHA {payload_sha}" not in out:
+                    return "the host-to-guest TCP transfer's checksum differs"
+                return None
+            checks += [(r"NET-PING-OK", "the guest pinged the host"),
+                       (r"HWRNG-BYTES 64", "/dev/hwrng is readable")]
+            after_run.append(("TCP transfers each way arrived intact", transfers_ok))
+    elif scenario == "hvc":
+        hvc_cmdline = "console=hvc0 reboot=k panic=-1"
+        command = base + ["--initrd", uncompressed_initramfs(), "--cmdline", hvc_cmdline,
+                          "--console", "virtio"]
+        script = "echo HVC-LINE-OK > /dev/hvc0"
+        if not pvm:
+            command[-3] = hvc_cmdline + " vmm.run=" + base64.b64encode(script.encode()).decode()
+            checks.append((r"HVC-LINE-OK", "a line written to hvc0 in the guest reached stdout"))
+        # With only console=hvc0 the 8250 is no console: everything below came over virtio.
+        checks = [c for c in checks if "ttyS0" not in c[0]] + [
+            (r"printk: console \[hvc0\] enabled", "hvc0 became the console"),
+            (r"Run /init as init process", "the boot log continued over hvc0"),
+            (r"vmm: virtio-console: .*tx_bytes=[1-9]", "the VMM carried console output"),
         ]
     elif scenario in ("rootfs_rw", "rootfs_ro"):
         read_only = scenario == "rootfs_ro"
@@ -126,12 +213,29 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
     timeout = 600 if pvm else 120
     print("running: " + " ".join(command), flush=True)
     start = time.monotonic()
+    peer = None
     try:
+        if namespace:
+            namespace.__enter__()
+            peer = subprocess.Popen(namespace.wrap(
+                [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              "net_peer.py"), workdir, payload]))
+            for _ in range(100):
+                if os.path.exists(os.path.join(workdir, "ready")):
+                    break
+                time.sleep(0.05)
+            command = namespace.wrap(command)
         proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode(errors="replace")
         return fail(f"no exit within {timeout} s", out)
+    finally:
+        if peer:
+            peer.kill()
+            peer.wait()
+        if namespace:
+            namespace.__exit__(None, None, None)
     took = time.monotonic() - start
     out = proc.stdout.decode(errors="replace")
     print(f"vmm exited with status {proc.returncode} after {took:.1f} s")
@@ -150,6 +254,12 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
     for pattern, what in checks:
         if not re.search(pattern, out, re.M):
             return fail(f"missing: {what} (/{pattern}/)", out)
+        print(f"ok: {what}")
+
+    for what, check in after_run:
+        error = check(out) if check.__code__.co_argcount == 1 else check()
+        if error:
+            return fail(error, out)
         print(f"ok: {what}")
 
     if proc.returncode < 0:
