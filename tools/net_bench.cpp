@@ -292,7 +292,8 @@ Result rx_direct(const std::string& tap_name, size_t frame_bytes, double seconds
     std::vector<uint8_t> buffer(vmm::NetDevice::kMaxFrame);
     return rx_run(tap_name, frame_bytes, seconds, tap->fd(), [&](Result& r) {
         for (int i = 0; i < 64; ++i) {
-            ssize_t n = tap->read_frame(buffer);
+            iovec iov{buffer.data(), buffer.size()};
+            ssize_t n = tap->read_frame(std::span(&iov, 1));
             if (n <= ssize_t(kHeader)) {
                 break;
             }

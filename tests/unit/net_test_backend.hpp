@@ -49,12 +49,12 @@ class SocketNetBackend : public vmm::NetBackend {
     unsigned mtu() const override { return mtu_; }
     unsigned supported_offloads() const override { return offloads_; }
     void set_offloads(unsigned flags) override { shared_.offloads_set = flags; }
-    ssize_t read_frame(std::span<uint8_t> buffer) override {
+    ssize_t read_frame(std::span<const iovec> buffers) override {
         if (shared_.read_error != 0) {
             errno = shared_.read_error;
             return -1;
         }
-        return ::read(fd_, buffer.data(), buffer.size());
+        return ::readv(fd_, buffers.data(), int(buffers.size()));
     }
     ssize_t write_frame(std::span<const iovec> frame) override {
         if (shared_.write_error != 0) {

@@ -27,8 +27,9 @@ class NetBackend {
     // the guest negotiated.
     virtual unsigned supported_offloads() const = 0;
     virtual void set_offloads(unsigned flags) = 0;
-    // One frame each; -1 with errno set on failure (EAGAIN: nothing/no room).
-    virtual ssize_t read_frame(std::span<uint8_t> buffer) = 0;
+    // One frame each, scattered over / gathered from `buffers`; -1 with errno
+    // set on failure (EAGAIN: nothing to read / no room to write).
+    virtual ssize_t read_frame(std::span<const iovec> buffers) = 0;
     virtual ssize_t write_frame(std::span<const iovec> frame) = 0;
 };
 

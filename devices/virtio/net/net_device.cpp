@@ -177,33 +177,111 @@ bool NetDevice::process_rx() {
             more = true;
             break;
         }
-        if (frame_length_ == 0) {
-            ssize_t n = backend_->read_frame(frame_);
-            if (n < 0) {
-                if (errno != EAGAIN) {
-                    link_down("read", errno);
-                }
-                break;
-            }
-            if (n == 0) {
-                link_down("read", EPIPE);  // end of file: the other side is gone
-                break;
-            }
-            if (size_t(n) <= NetBackend::kVnetHeaderSize) {
-                ++delivered;  // no frame behind the header: nothing to deliver
-                continue;
-            }
-            frame_length_ = size_t(n);
+        ssize_t n;
+        bool direct = false;
+        if (frame_length_ == 0 && prefer_direct_ && (n = receive_direct()) != kNotTried) {
+            direct = true;
+        } else if (frame_length_ == 0) {
+            iovec staging{frame_.data(), frame_.size()};
+            n = backend_->read_frame(std::span(&staging, 1));
+        } else {
+            n = ssize_t(frame_length_);  // staged earlier, waiting for buffers
         }
+        if (n < 0) {
+            if (errno != EAGAIN) {
+                link_down("read", errno);
+            }
+            break;
+        }
+        if (n == 0) {
+            link_down("read", EPIPE);  // end of file: the other side is gone
+            break;
+        }
+        ++delivered;
+        if (size_t(n) <= NetBackend::kVnetHeaderSize) {
+            continue;  // no frame behind the header: nothing to deliver
+        }
+        // Large frames (TSO) are worth reading straight into guest buffers.
+        prefer_direct_ = size_t(n) > kDirectThreshold;
+        if (direct) {
+            continue;  // already in the guest's buffers
+        }
+        frame_length_ = size_t(n);
         if (!deliver_frame()) {
             rx_blocked_ = true;  // resumed by the next rx notification
             break;
         }
         frame_length_ = 0;
-        ++delivered;
     }
     notify(kRxQueue);
     return more;
+}
+
+void NetDevice::check_rx_chain(const DescriptorChain& chain) const {
+    if (chain.readable_bytes() != 0) {
+        throw QueueError(fmt::format("receive chain {} has device-readable buffers", chain.head()));
+    }
+    // Every buffer holds at least the header (5.1.6.3.1).
+    if (chain.writable_bytes() < NetBackend::kVnetHeaderSize) {
+        throw QueueError(
+            fmt::format("receive chain {} has {} bytes, less than the {}-byte virtio-net header",
+                        chain.head(), chain.writable_bytes(), NetBackend::kVnetHeaderSize));
+    }
+}
+
+ssize_t NetDevice::receive_direct() {
+    Queue& rx = queues_[kRxQueue];
+    const bool mergeable = acked_features_ & bit(VIRTIO_NET_F_MRG_RXBUF);
+    const uint16_t first_avail = rx.next_avail();
+    rx_chains_.clear();
+    rx_iov_.clear();
+    uint64_t capacity = 0;
+    // Only with room for the largest frame: a read never truncates one.
+    while (capacity < kMaxFrame && rx_iov_.size() < kMaxRxIov &&
+           (mergeable || rx_chains_.empty())) {
+        auto chain = rx.pop(*memory_);
+        if (!chain) {
+            break;
+        }
+        check_rx_chain(*chain);
+        ChainWriter writer(*memory_, *chain);
+        for (const GuestSlice& slice : writer.slices(chain->writable_bytes())) {
+            rx_iov_.push_back({slice.data(), slice.size()});
+        }
+        capacity += chain->writable_bytes();
+        rx_chains_.push_back(std::move(*chain));
+    }
+    if (capacity < kMaxFrame || rx_iov_.size() > kMaxRxIov) {
+        rx.set_next_avail(first_avail);
+        return kNotTried;
+    }
+    ssize_t n = backend_->read_frame(rx_iov_);
+    if (n <= ssize_t(NetBackend::kVnetHeaderSize)) {
+        int error = errno;
+        rx.set_next_avail(first_avail);
+        errno = error;
+        return n;
+    }
+    // The chains the frame filled, in order; the rest go back to the driver.
+    uint16_t used = 0;
+    for (uint64_t covered = 0; covered < uint64_t(n); ++used) {
+        covered += rx_chains_[used].writable_bytes();
+    }
+    // num_buffers (the tap leaves it alone), before any of it is used.
+    ChainWriter header(*memory_, rx_chains_.front());
+    header.slices(kNumBuffersOffset);
+    header.write_obj(used);
+    uint64_t remaining = uint64_t(n);
+    for (uint16_t i = 0; i < used; ++i) {
+        uint32_t length =
+            static_cast<uint32_t>(std::min<uint64_t>(remaining, rx_chains_[i].writable_bytes()));
+        rx.add_used(*memory_, rx_chains_[i].head(), length);
+        remaining -= length;
+    }
+    rx.set_next_avail(static_cast<uint16_t>(first_avail + used));
+    ++counters_.rx_frames;
+    counters_.rx_bytes += uint64_t(n) - NetBackend::kVnetHeaderSize;
+    return n;
 }
 
 bool NetDevice::deliver_frame() {
@@ -218,16 +296,7 @@ bool NetDevice::deliver_frame() {
             rx.set_next_avail(first_avail);  // give them back until enough arrive
             return false;
         }
-        if (chain->readable_bytes() != 0) {
-            throw QueueError(
-                fmt::format("receive chain {} has device-readable buffers", chain->head()));
-        }
-        // Every buffer holds at least the header (5.1.6.3.1).
-        if (chain->writable_bytes() < NetBackend::kVnetHeaderSize) {
-            throw QueueError(fmt::format(
-                "receive chain {} has {} bytes, less than the {}-byte virtio-net header",
-                chain->head(), chain->writable_bytes(), NetBackend::kVnetHeaderSize));
-        }
+        check_rx_chain(*chain);
         capacity += chain->writable_bytes();
         rx_chains_.push_back(std::move(*chain));
     } while (mergeable && capacity < frame_length_);

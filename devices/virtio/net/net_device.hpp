@@ -45,6 +45,11 @@ class NetDevice : public VirtioDevice {
     // Frames per queue per loop turn.
     static constexpr size_t kRxBudget = 64;
     static constexpr size_t kTxBudget = 128;
+    // Frames above this size make the next read go straight into the
+    // guest's buffers (when they can hold kMaxFrame); smaller ones are
+    // staged and copied, which spares popping buffers a small frame won't use.
+    static constexpr size_t kDirectThreshold = 4096;
+    static constexpr size_t kMaxRxIov = 1024;  // IOV_MAX
 
     struct Counters {
         uint64_t rx_frames = 0, rx_bytes = 0;
@@ -87,6 +92,13 @@ class NetDevice : public VirtioDevice {
     // Spreads the staged frame over receive buffers; false (nothing consumed)
     // when the guest has not made enough available.
     bool deliver_frame();
+    // Reads the next frame straight into receive buffers when the available
+    // ones hold the largest frame: the read's result (<= header size: nothing
+    // consumed, errno kept), or kNotTried (not enough buffers).
+    static constexpr ssize_t kNotTried = -2;
+    ssize_t receive_direct();
+    // Throws QueueError for a receive chain the device cannot use.
+    void check_rx_chain(const DescriptorChain& chain) const;
     bool process_tx();
     // The tap failed with `error`: the guest sees the link go down.
     void link_down(const char* operation, int error);
@@ -112,6 +124,8 @@ class NetDevice : public VirtioDevice {
     std::vector<uint8_t> frame_;  // staged receive frame, header first
     size_t frame_length_ = 0;     // 0: none staged
     std::vector<DescriptorChain> rx_chains_;
+    std::vector<iovec> rx_iov_;
+    bool prefer_direct_ = false;
     std::vector<iovec> tx_iov_;
 };
 

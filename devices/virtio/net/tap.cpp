@@ -122,10 +122,10 @@ unsigned Tap::mtu() const {
     return unsigned(request.ifr_mtu);
 }
 
-ssize_t Tap::read_frame(std::span<uint8_t> buffer) {
+ssize_t Tap::read_frame(std::span<const iovec> buffers) {
     ssize_t n;
     do {
-        n = ::read(fd_.get(), buffer.data(), buffer.size());
+        n = ::readv(fd_.get(), buffers.data(), int(buffers.size()));
     } while (n < 0 && errno == EINTR);
     return n;
 }

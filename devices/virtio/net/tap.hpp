@@ -30,7 +30,7 @@ class Tap : public NetBackend {
     // CSUM, TSO4/6 and UFO, as far as the host kernel takes them.
     unsigned supported_offloads() const override { return supported_offloads_; }
     void set_offloads(unsigned flags) override;
-    ssize_t read_frame(std::span<uint8_t> buffer) override;
+    ssize_t read_frame(std::span<const iovec> buffers) override;
     ssize_t write_frame(std::span<const iovec> frame) override;
 
   private:
