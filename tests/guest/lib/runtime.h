@@ -158,6 +158,14 @@ static inline u8 inb(u16 port)
 }
 static inline void mmio_write8(u64 addr, u8 v) { *(volatile u8 *)addr = v; }
 static inline void cpu_pause(void) { __asm__ volatile("pause"); }
+/* TSC, ordered after earlier loads (lfence) so a measured interval
+ * does not start early. */
+static inline u64 rdtsc_ordered(void)
+{
+    u32 lo, hi;
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    return ((u64)hi << 32) | lo;
+}
 static inline void cpu_cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void cpu_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
 

@@ -197,6 +197,24 @@ int virtio_negotiate(struct vdev *d, u64 want, const char *who)
     return 0;
 }
 
+/* QueueNum, ring addresses and QueueReady=1 for the selected queue. */
+static int program_queue(struct vdev *d, u16 index, u16 qnum, u64 da, u64 aa, u64 ua, const char *who)
+{
+    vm_write(d, VIRTIO_MMIO_QUEUE_NUM, qnum);
+    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (u32)da);
+    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (u32)(da >> 32));
+    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (u32)aa);
+    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (u32)(aa >> 32));
+    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (u32)ua);
+    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (u32)(ua >> 32));
+    vm_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
+    if (vm_read(d, VIRTIO_MMIO_QUEUE_READY) != 1) {
+        gprintf("FAIL: %s: queue %u: QueueReady does not read back 1\n", who, index);
+        return -1;
+    }
+    return 0;
+}
+
 /* Ring memory: one queue of VQ_SIZE entries. */
 struct vring_desc vq_desc_mem[VQ_SIZE] __attribute__((aligned(4096)));
 static struct vring_avail vq_avail_mem __attribute__((aligned(64)));
@@ -230,31 +248,13 @@ int virtio_setup_queue(struct vdev *d, u16 qnum, const char *who)
     d->avail = &vq_avail_mem;
     d->used = &vq_used_mem;
     d->avail_idx = d->used_idx = d->next_desc = 0;
-
-    u64 da = (u64)vq_desc_mem, aa = (u64)&vq_avail_mem, ua = (u64)&vq_used_mem;
-    vm_write(d, VIRTIO_MMIO_QUEUE_NUM, qnum);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (u32)da);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (u32)(da >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (u32)aa);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (u32)(aa >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (u32)ua);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (u32)(ua >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    if (vm_read(d, VIRTIO_MMIO_QUEUE_READY) != 1) {
-        gprintf("FAIL: %s: QueueReady does not read back 1\n", who);
-        return -1;
-    }
-    return 0;
+    return program_queue(d, 0, qnum, (u64)vq_desc_mem, (u64)&vq_avail_mem, (u64)&vq_used_mem, who);
 }
 
 void virtio_driver_ok(struct vdev *d) { set_status(d, VIRTIO_STATUS_DRIVER_OK); }
 
-int virtio_init(struct vdev *d, u64 want, const char *who)
+int virtio_driver_ok_check(struct vdev *d, const char *who)
 {
-    if (virtio_negotiate(d, want, who) || virtio_setup_queue(d, VQ_SIZE, who)) {
-        set_status(d, VIRTIO_STATUS_FAILED);
-        return -1;
-    }
     virtio_driver_ok(d);
     u32 st = virtio_status(d);
     if ((st & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)) || !(st & VIRTIO_STATUS_DRIVER_OK)) {
@@ -264,7 +264,18 @@ int virtio_init(struct vdev *d, u64 want, const char *who)
     return 0;
 }
 
+int virtio_init(struct vdev *d, u64 want, const char *who)
+{
+    if (virtio_negotiate(d, want, who) || virtio_setup_queue(d, VQ_SIZE, who)) {
+        set_status(d, VIRTIO_STATUS_FAILED);
+        return -1;
+    }
+    return virtio_driver_ok_check(d, who);
+}
+
 u32 virtio_cfg_read32(const struct vdev *d, u32 off) { return vm_read(d, VIRTIO_MMIO_CONFIG + off); }
+u8 virtio_cfg_read8(const struct vdev *d, u32 off) { return *(volatile u8 *)(d->base + VIRTIO_MMIO_CONFIG + off); }
+u16 virtio_cfg_read16(const struct vdev *d, u32 off) { return *(volatile u16 *)(d->base + VIRTIO_MMIO_CONFIG + off); }
 
 u64 virtio_cfg_read64(const struct vdev *d, u32 off)
 {
@@ -337,6 +348,152 @@ int vq_submit(struct vdev *d, const struct vbuf *bufs, int n, u32 *used_len)
         *used_len = len;
     if (id != head) {
         gprintf("info: used ring returned id %u, expected head %u\n", id, head);
+        return -2;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* multi-queue API                                                     */
+/* ------------------------------------------------------------------ */
+u32 virtio_queue_num_max(struct vdev *d, u16 index)
+{
+    vm_write(d, VIRTIO_MMIO_QUEUE_SEL, index);
+    return vm_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
+}
+
+int virtio_setup_queue_n(struct vdev *d, u16 index, struct vqueue *q, u16 qnum, const char *who)
+{
+    memset(q, 0, sizeof(*q));
+    q->index = index;
+    vm_write(d, VIRTIO_MMIO_QUEUE_SEL, index);
+    if (vm_read(d, VIRTIO_MMIO_QUEUE_READY)) {
+        gprintf("FAIL: %s: queue %u already ready after reset\n", who, index);
+        return -1;
+    }
+    q->qmax = vm_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
+    if (q->qmax == 0) {
+        gprintf("FAIL: %s: queue %u not available (QueueNumMax 0)\n", who, index);
+        return -1;
+    }
+    u32 n = qnum ? qnum : VQN_MAX;
+    if (n > VQN_MAX)
+        n = VQN_MAX;
+    if (n > q->qmax)
+        n = q->qmax;
+    u32 p2 = 1;
+    while (p2 * 2 <= n)
+        p2 *= 2;
+    q->qnum = (u16)p2;
+    /* Free list 0 -> 1 -> ... -> qnum-1. */
+    for (u16 i = 0; i < q->qnum; i++)
+        q->next_of[i] = (u16)(i + 1);
+    q->free_head = 0;
+    q->nfree = q->qnum;
+    return program_queue(d, index, q->qnum, (u64)q->desc, (u64)&q->avail, (u64)&q->used, who);
+}
+
+int vqueue_add(struct vqueue *q, const struct vbuf *bufs, int n, u64 cookie)
+{
+    if (n <= 0 || n > q->nfree)
+        return -1;
+    volatile struct vring_desc *t = q->desc;
+    u16 head = q->free_head, idx = head;
+    for (int i = 0; i < n; i++) {
+        u16 next = q->next_of[idx];
+        t[idx].addr = bufs[i].addr;
+        t[idx].len = bufs[i].len;
+        t[idx].flags = (u16)((bufs[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+        t[idx].next = i + 1 < n ? next : 0;
+        if (i + 1 < n)
+            idx = next;
+    }
+    q->free_head = q->next_of[idx];
+    q->nfree = (u16)(q->nfree - n);
+    q->chain_len[head] = (u16)n;
+    q->cookie[head] = cookie;
+    return head;
+}
+
+void vqueue_make_avail(struct vqueue *q, u16 head)
+{
+    volatile struct vqn_avail *a = &q->avail;
+    a->ring[q->avail_idx % q->qnum] = head;
+    barrier(); /* x86: stores are not reordered with stores */
+    a->idx = ++q->avail_idx;
+    barrier();
+}
+
+void vqueue_kick(struct vdev *d, struct vqueue *q) { vm_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q->index); }
+
+int vqueue_post(struct vdev *d, struct vqueue *q, const struct vbuf *bufs, int n, u64 cookie)
+{
+    int head = vqueue_add(q, bufs, n, cookie);
+    if (head < 0)
+        return -1;
+    vqueue_make_avail(q, (u16)head);
+    vqueue_kick(d, q);
+    return head;
+}
+
+int vqueue_get(struct vdev *d, struct vqueue *q, u32 *id, u32 *len, u64 *cookie)
+{
+    volatile struct vqn_used *u = &q->used;
+    if (u->idx == q->used_idx)
+        return 0;
+    barrier(); /* x86: loads are not reordered with loads */
+    volatile struct vring_used_elem *e = &u->ring[q->used_idx % q->qnum];
+    u32 eid = e->id, elen = e->len;
+    q->used_idx++;
+    ack_interrupt(d);
+    if (id)
+        *id = eid;
+    if (len)
+        *len = elen;
+    if (eid >= q->qnum || q->chain_len[eid] == 0) {
+        gprintf("info: queue %u: used ring returned id %u (len %u), not a head in flight\n", q->index, eid, elen);
+        return -2;
+    }
+    /* Return the chain to the free list, following our own links (the
+     * device cannot have changed them). */
+    u16 n = q->chain_len[eid], last = (u16)eid;
+    for (u16 i = 1; i < n; i++)
+        last = q->next_of[last];
+    q->next_of[last] = q->free_head;
+    q->free_head = (u16)eid;
+    q->nfree = (u16)(q->nfree + n);
+    q->chain_len[eid] = 0;
+    if (cookie)
+        *cookie = q->cookie[eid];
+    return 1;
+}
+
+int vqueue_wait(struct vdev *d, struct vqueue *q, u32 *id, u32 *len, u64 *cookie, u32 polls)
+{
+    if (!polls)
+        polls = virtio_poll_iters();
+    for (u32 i = 0; i < polls; i++) {
+        int r = vqueue_get(d, q, id, len, cookie);
+        if (r)
+            return r == 1 ? 0 : r;
+        (void)vm_read(d, VIRTIO_MMIO_INTERRUPT_STATUS); /* pacing: one exit per poll */
+    }
+    return -1;
+}
+
+int vqueue_submit(struct vdev *d, struct vqueue *q, const struct vbuf *bufs, int n, u32 *used_len)
+{
+    int head = vqueue_post(d, q, bufs, n, 0);
+    if (head < 0)
+        return -2;
+    u32 id, len;
+    int r = vqueue_wait(d, q, &id, &len, NULL, 0);
+    if (r)
+        return r;
+    if (used_len)
+        *used_len = len;
+    if (id != (u32)head) {
+        gprintf("info: queue %u: used ring returned id %u, expected head %d\n", q->index, id, head);
         return -2;
     }
     return 0;

@@ -3,10 +3,18 @@
  * virtio-blk request helpers.  VIRTIO 1.2: 4.2.2 (MMIO registers), 2.7
  * (split virtqueues), 3.1.1 (driver initialisation), 5.2 (block device).
  *
- * One device and one queue (queue 0) at a time; requests are synchronous
- * (submit, notify, poll the used ring with a bounded loop).  Interrupts are
- * never enabled: InterruptStatus is acknowledged after each completion.
- * Guest-virtual == guest-physical, so pointers are used as DMA addresses.
+ * Two queue APIs:
+ *  - the single-queue one (virtio_init / vq_* / blk_*): queue 0 of one
+ *    device, rings in this library's .bss, requests synchronous (submit,
+ *    notify, poll the used ring with a bounded loop);
+ *  - the multi-queue one (struct vqueue / virtio_setup_queue_n /
+ *    vqueue_*): any number of queues of one device, each struct vqueue
+ *    (static storage of the caller) holding its own rings, a free list of
+ *    descriptors and per-head bookkeeping, so several chains can be in
+ *    flight and completions can come back in any order.
+ * Interrupts are never enabled: InterruptStatus is acknowledged after each
+ * completion.  Guest-virtual == guest-physical, so pointers are used as DMA
+ * addresses.
  */
 #ifndef TEST_GUEST_VIRTIO_MMIO_H
 #define TEST_GUEST_VIRTIO_MMIO_H
@@ -40,7 +48,10 @@
 #define VIRTIO_MMIO_CONFIG 0x100
 
 #define VIRTIO_MMIO_MAGIC 0x74726976 /* "virt" */
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
 
 /* ---- device status bits ---- */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
@@ -203,6 +214,83 @@ int blk_request(struct vdev *d, u32 type, u64 sector, const struct vbuf *data, i
 /* Single-buffer convenience wrapper. */
 int blk_rw(struct vdev *d, u32 type, u64 sector, void *buf, u32 len, u32 *used_len);
 const char *blk_status_name(int st);
+
+/* ------------------------------------------------------------------ */
+/* multi-queue API                                                     */
+/* ------------------------------------------------------------------ */
+#define VQN_MAX 64 /* largest queue a struct vqueue can hold */
+
+struct vqn_avail {
+    u16 flags;
+    u16 idx;
+    u16 ring[VQN_MAX];
+    u16 used_event;
+};
+struct vqn_used {
+    u16 flags;
+    u16 idx;
+    struct vring_used_elem ring[VQN_MAX];
+    u16 avail_event;
+};
+
+/* One virtqueue: the rings (what the device sees) and the driver's state.
+ * Declare these static (they are big and the rings need alignment). */
+struct vqueue {
+    struct vring_desc desc[VQN_MAX] __attribute__((aligned(4096)));
+    struct vqn_avail avail __attribute__((aligned(64)));
+    struct vqn_used used __attribute__((aligned(64)));
+    u16 index;     /* queue index (QueueSel / QueueNotify value) */
+    u16 qnum;      /* queue size in use */
+    u32 qmax;      /* QueueNumMax of this queue */
+    u16 avail_idx; /* next avail->idx the driver publishes */
+    u16 used_idx;  /* last used->idx consumed */
+    u16 free_head; /* free descriptor list (linked through next_of[]) */
+    u16 nfree;
+    u16 next_of[VQN_MAX];   /* driver's own copy of the chain links */
+    u16 chain_len[VQN_MAX]; /* descriptors of the chain headed here; 0 = head not in flight */
+    u64 cookie[VQN_MAX];    /* caller's tag for the chain headed here */
+};
+
+/* Sets up queue `index` of d with q's rings: QueueSel, QueueNumMax check,
+ * QueueNum = qnum (0: the largest power of two <= min(VQN_MAX,
+ * QueueNumMax); otherwise rounded down to one), rings, QueueReady=1.
+ * Clears q.  0 ok, -1 (FAIL line printed with prefix who) on failure. */
+int virtio_setup_queue_n(struct vdev *d, u16 index, struct vqueue *q, u16 qnum, const char *who);
+/* QueueNumMax of queue index (0 = queue not available). */
+u32 virtio_queue_num_max(struct vdev *d, u16 index);
+/* DRIVER_OK, then checks Status (DRIVER_OK set, no NEEDS_RESET/FAILED).
+ * 0 ok, -1 (FAIL line printed) otherwise. */
+int virtio_driver_ok_check(struct vdev *d, const char *who);
+/* Device configuration space, accessed with the width of the field (4.2.2.2). */
+u8 virtio_cfg_read8(const struct vdev *d, u32 off);
+u16 virtio_cfg_read16(const struct vdev *d, u32 off);
+/* ConfigGeneration before/after a multi-field read; retry until equal. */
+static inline u32 virtio_cfg_generation(const struct vdev *d) { return vm_read(d, VIRTIO_MMIO_CONFIG_GENERATION); }
+
+/* Writes a chain of n buffers into free descriptors (in bufs[] order; the
+ * caller keeps device-readable before device-writable).  Does not publish.
+ * Returns the head, or -1 if fewer than n descriptors are free (or n == 0). */
+int vqueue_add(struct vqueue *q, const struct vbuf *bufs, int n, u64 cookie);
+/* Puts head into the avail ring and advances avail->idx (no notify). */
+void vqueue_make_avail(struct vqueue *q, u16 head);
+/* QueueNotify = q->index. */
+void vqueue_kick(struct vdev *d, struct vqueue *q);
+/* add + make_avail + kick.  Returns the head or -1. */
+int vqueue_post(struct vdev *d, struct vqueue *q, const struct vbuf *bufs, int n, u64 cookie);
+/* Non-blocking: consumes one used element if there is one and frees its
+ * chain.  Returns 1 (filled *id, *len, *cookie; each may be NULL), 0 if
+ * the used ring has nothing new, -2 if the device returned an id that is
+ * not the head of a chain in flight (an "info:" line is printed; the
+ * element is consumed). */
+int vqueue_get(struct vdev *d, struct vqueue *q, u32 *id, u32 *len, u64 *cookie);
+/* vqueue_get, polling up to polls times (0: virtio_poll_iters()), one MMIO
+ * read per poll.  0 got one, -1 timeout, -2 bad id. */
+int vqueue_wait(struct vdev *d, struct vqueue *q, u32 *id, u32 *len, u64 *cookie, u32 polls);
+/* Synchronous: post one chain and wait for it.  0 ok, -1 timeout, -2 a
+ * different/bad id came back.  *used_len may be NULL. */
+int vqueue_submit(struct vdev *d, struct vqueue *q, const struct vbuf *bufs, int n, u32 *used_len);
+/* Descriptors in flight (posted, not yet used). */
+static inline int vqueue_in_flight(const struct vqueue *q) { return q->qnum - q->nfree; }
 
 /* Test pattern helpers: sector s holds 64 little-endian u64 values (tag | s). */
 void blk_fill_pattern(void *buf, u64 first_sector, u32 nsect, u64 tag);
