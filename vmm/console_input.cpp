@@ -14,12 +14,12 @@ constexpr uint8_t kQuitByte = 'x';
 constexpr auto kFullQueueRetry = std::chrono::milliseconds(10);
 }  // namespace
 
-ConsoleInput::ConsoleInput(boost::asio::io_context& io, int fd, bool escape, Serial8250& serial,
+ConsoleInput::ConsoleInput(boost::asio::io_context& io, int fd, bool escape, ConsoleSink& sink,
                            std::function<void()> on_quit)
     : io_(io),
       fd_(fd),
       escape_(escape),
-      serial_(serial),
+      sink_(sink),
       on_quit_(std::move(on_quit)),
       descriptor_(io),
       retry_(io) {}
@@ -51,7 +51,7 @@ void ConsoleInput::wait() {
 }
 
 void ConsoleInput::read_available() {
-    size_t room = serial_.input_room();
+    size_t room = sink_.input_room();
     if (room == 0) {
         retry_.expires_after(kFullQueueRetry);
         retry_.async_wait([this](const boost::system::error_code& error) {
@@ -72,7 +72,7 @@ void ConsoleInput::read_available() {
         return;  // EOF or error: the guest gets no more input
     }
     size_t length = escape_ ? filter_escape(buffer.data(), size_t(n)) : size_t(n);
-    serial_.enqueue_input(std::span(buffer.data(), length));
+    sink_.enqueue_input(std::span(buffer.data(), length));
     wait();
 }
 

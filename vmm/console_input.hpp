@@ -1,6 +1,7 @@
-// Feeds the host's stdin to the guest's serial port from the I/O thread, with
-// back-pressure (stops reading while the UART's queue is full) and the
-// Ctrl-A escape: Ctrl-A x quits the VMM, Ctrl-A Ctrl-A sends one Ctrl-A.
+// Feeds the host's stdin to the guest's console (the serial port or a virtio
+// console) from the I/O thread, with back-pressure (stops reading while the
+// sink's queue is full) and the Ctrl-A escape: Ctrl-A x quits the VMM,
+// Ctrl-A Ctrl-A sends one Ctrl-A.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -8,14 +9,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 
-#include "devices/legacy/serial_8250.hpp"
+#include "devices/console_sink.hpp"
 
 namespace vmm {
 
 class ConsoleInput {
   public:
     // `escape`: honour Ctrl-A sequences (when stdin is an interactive terminal).
-    ConsoleInput(boost::asio::io_context& io, int fd, bool escape, Serial8250& serial,
+    ConsoleInput(boost::asio::io_context& io, int fd, bool escape, ConsoleSink& sink,
                  std::function<void()> on_quit);
 
     // Starts waiting for input; returns false if the fd cannot be polled (a
@@ -32,7 +33,7 @@ class ConsoleInput {
     int fd_;
     bool escape_;
     bool escape_pending_ = false;
-    Serial8250& serial_;
+    ConsoleSink& sink_;
     std::function<void()> on_quit_;
     boost::asio::posix::stream_descriptor descriptor_;
     boost::asio::steady_timer retry_;

@@ -10,10 +10,11 @@
 #include <span>
 
 #include "devices/bus_device.hpp"
+#include "devices/console_sink.hpp"
 
 namespace vmm {
 
-class Serial8250 : public BusDevice {
+class Serial8250 : public BusDevice, public ConsoleSink {
   public:
     using Sink = std::function<void(std::span<const uint8_t>)>;
     using Interrupt = std::function<void()>;
@@ -26,9 +27,9 @@ class Serial8250 : public BusDevice {
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 
     // Queues host input for the guest; returns how many bytes fit.
-    size_t enqueue_input(std::span<const uint8_t> bytes);
+    size_t enqueue_input(std::span<const uint8_t> bytes) override;
     // Room left in the input queue (the I/O thread stops reading when zero).
-    size_t input_room() const;
+    size_t input_room() const override;
 
   private:
     // Returns whether the interrupt line should be pulsed.

@@ -1,0 +1,23 @@
+// Where the host's console input goes: the serial port or a virtio console.
+// The I/O thread's stdin reader (vmm/console_input.*) asks for room first
+// and stops reading while there is none, so no input is dropped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace vmm {
+
+class ConsoleSink {
+  public:
+    virtual ~ConsoleSink() = default;
+
+    // Bytes enqueue_input() would take now.
+    virtual size_t input_room() const = 0;
+    // Queues host input for the guest; returns how many bytes it took (never
+    // more than input_room()).
+    virtual size_t enqueue_input(std::span<const uint8_t> bytes) = 0;
+};
+
+}  // namespace vmm
