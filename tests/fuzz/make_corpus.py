@@ -2,8 +2,10 @@
 """Writes the seed corpus of the libFuzzer targets (tests/fuzz/corpus/).
 
 fuzz_virtqueue seeds: a 16-byte header (see fuzz_virtqueue.cpp) followed by
-the start of guest RAM, laid out by a small model of a virtio driver. Run it
-after changing the input format; the output is committed.
+the start of guest RAM, laid out by a small model of a virtio driver.
+fuzz_console seeds: a 32-byte header (both queues and a script of device
+calls, see fuzz_console.cpp) followed by guest RAM with both queues. Run it
+after changing an input format; the output is committed.
 """
 import os
 import struct
@@ -115,13 +117,75 @@ def seeds():
     yield "unvalidated_size", unvalidated.seed(F_SKIP_VALIDATION)
 
 
-def main():
+# fuzz_console script steps: the call in the low 3 bits, its argument above.
+RXQ, TXQ, ENQUEUE, BACKEND, SET_SIZE, WRITE_CONFIG, READ_CONFIG, RESET = range(8)
+C_INDIRECT, C_EVENT_IDX, C_SIZE, C_RX_NOT_READY, C_TX_NOT_READY = 1, 2, 4, 8, 16
+
+
+def step(op, arg=0):
+    return op | (arg << 3)
+
+
+def console_pair(size=8):
+    """receiveq and transmitq drivers sharing one guest RAM."""
+    rx = Driver(size, desc=0x40, avail=0x140, used=0x180)
+    tx = Driver(size, desc=0x240, avail=0x340, used=0x380)
+    tx.ram = rx.ram  # one bytearray, grown in place by either
+    rx.data, tx.data = 0x1000, 0x2000  # buffers clear of both rings
+    return rx, tx
+
+
+def console_seed(rx, tx, script, flags=0):
+    header = struct.pack("<BBHHHHHHHH", flags, len(script), rx.size, tx.size, rx.desc,
+                         rx.avail, rx.used, tx.desc, tx.avail, tx.used)
+    header += bytes(script).ljust(14, b"\0")
+    return header + bytes(rx.ram)
+
+
+def console_seeds():
+    rx, tx = console_pair()
+    for length in (4, 8, 64):
+        rx.chain([(length, True)])
+    tx.chain([(6, False), (5, False)])
+    tx.chain([(2, False)])
+    yield "echo", console_seed(rx, tx, [
+        step(TXQ), step(ENQUEUE), step(BACKEND), step(RXQ), step(SET_SIZE, 5),
+        step(WRITE_CONFIG, 8), step(READ_CONFIG, 0), step(RESET), step(RXQ), step(TXQ)],
+        C_SIZE)
+
+    rx, tx = console_pair(16)
+    rx.indirect([(None, 16, True), (None, 100, True)])
+    rx.chain([(1, False)])  # a driver bug: readable buffer on receiveq
+    tx.indirect([(None, 32, False), (None, 8, True)])
+    yield "indirect_event_idx", console_seed(rx, tx, [
+        step(ENQUEUE, 31), step(ENQUEUE, 31), step(RXQ), step(BACKEND), step(TXQ),
+        step(SET_SIZE, 1), step(SET_SIZE, 2)], C_INDIRECT | C_EVENT_IDX | C_SIZE)
+
+    rx, tx = console_pair()
+    rx.publish(200)  # head beyond the queue size
+    tx.chain([(4, False)])
+    yield "broken_rx", console_seed(rx, tx, [
+        step(ENQUEUE), step(BACKEND), step(ENQUEUE), step(BACKEND), step(TXQ), step(RESET),
+        step(BACKEND)])
+
+    rx, tx = console_pair()
+    rx.chain([(16, True)])
+    yield "tx_not_ready", console_seed(rx, tx, [
+        step(ENQUEUE), step(TXQ), step(BACKEND), step(WRITE_CONFIG, 9)], C_TX_NOT_READY)
+
+
+def write_seeds(name, blobs):
     here = os.path.dirname(os.path.abspath(__file__))
-    out = os.path.join(here, "corpus", "virtqueue")
+    out = os.path.join(here, "corpus", name)
     os.makedirs(out, exist_ok=True)
-    for name, blob in seeds():
-        with open(os.path.join(out, name), "wb") as f:
+    for seed_name, blob in blobs:
+        with open(os.path.join(out, seed_name), "wb") as f:
             f.write(blob)
+
+
+def main():
+    write_seeds("virtqueue", seeds())
+    write_seeds("console", console_seeds())
     return 0
 
 
