@@ -64,6 +64,14 @@ CliResult parse_command_line(int argc, char** argv) {
                    "Network interface (virtio-net) on a tap: tap=NAME[,mac=MAC] opens the tap, "
                    "fd=N[,mac=MAC] takes an open tap fd")
         ->take_all();
+    std::string console = "serial";
+    app.add_option("--console", console,
+                   "Guest console on stdin/stdout: serial (8250, ttyS0) or virtio "
+                   "(virtio-console, hvc0; the 8250 keeps early boot messages)")
+        ->check(CLI::IsMember({"serial", "virtio"}));
+    app.add_flag("--rng,!--no-rng", config.rng,
+                 "virtio-rng, entropy from getrandom(2) so the guest's RNG is ready at boot "
+                 "(default on)");
     app.add_option("--kvm-device", config.kvm_device, "KVM device node")->default_val("/dev/kvm");
     app.add_flag("--boot-trace", config.boot_trace,
                  "Print the time from VMM start to each boot milestone on exit");
@@ -107,6 +115,7 @@ CliResult parse_command_line(int argc, char** argv) {
     if (app.count("--cmdline") > 0) {
         config.cmdline = cmdline;
     }
+    config.console = console == "virtio" ? ConsoleKind::Virtio : ConsoleKind::Serial;
     config.cpu_profile = profile == "host"  ? CpuProfileChoice::Host
                          : profile == "pvm" ? CpuProfileChoice::Pvm
                                             : CpuProfileChoice::Auto;

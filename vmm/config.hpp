@@ -40,6 +40,10 @@ struct VmConfig {
 inline constexpr uint64_t kMinMemoryMib = 4;
 inline constexpr uint32_t kMaxVcpus = 32;
 inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";
+// With --console virtio: hvc0 is the console, the 8250 an early console
+// until hvc0 registers (which then skips replaying what it already printed).
+inline constexpr const char* kDefaultVirtioConsoleCmdline =
+    "console=hvc0 earlycon=uart8250,io,0x3f8 reboot=k panic=-1";
 // What a stock kernel needs on a PVM host besides the CPUID profile: no xsave
 // (xrstor), no SMAP (clac/stac), no int3 self-test, no mitigation code paths.
 inline constexpr const char* kPvmCmdline =

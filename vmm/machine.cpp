@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "arch/x86_64/cpuid.hpp"
@@ -12,8 +13,10 @@
 #include "devices/legacy/debug_device.hpp"
 #include "devices/legacy/i8042.hpp"
 #include "devices/virtio/block/block_device.hpp"
+#include "devices/virtio/console/console_device.hpp"
 #include "devices/virtio/net/net_device.hpp"
 #include "devices/virtio/net/tap.hpp"
+#include "devices/virtio/rng/rng_device.hpp"
 #include "vmm/console_input.hpp"
 #include "vmm/kernel_cmdline.hpp"
 #include "vmm/terminal.hpp"
@@ -41,7 +44,27 @@ void write_all(int fd, std::span<const uint8_t> bytes) {
     }
 }
 
+// The terminal's size for virtio-console (80x25 when stdout is no terminal).
+std::pair<uint16_t, uint16_t> terminal_size(int fd) {
+    winsize size{};
+    if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 && size.ws_row > 0) {
+        return {size.ws_col, size.ws_row};
+    }
+    return {80, 25};
+}
+
 }  // namespace
+
+void Machine::follow_terminal_size(boost::asio::signal_set& resize) {
+    resize.async_wait([this, &resize](const boost::system::error_code& error, int) {
+        if (error) {
+            return;
+        }
+        auto [cols, rows] = terminal_size(STDOUT_FILENO);
+        virtio_console_->set_size(cols, rows);
+        follow_terminal_size(resize);
+    });
+}
 
 Machine::Machine(const VmConfig& config, BootTrace& trace)
     : config_(config), trace_(trace), kvm_(config.kvm_device) {
@@ -52,7 +75,8 @@ Machine::Machine(const VmConfig& config, BootTrace& trace)
     setup_vm();
     setup_devices();
 
-    KernelCmdline cmdline(config.cmdline.value_or(kDefaultCmdline));
+    KernelCmdline cmdline(config.cmdline.value_or(
+        config.console == ConsoleKind::Virtio ? kDefaultVirtioConsoleCmdline : kDefaultCmdline));
     if (pvm_profile_) {
         cmdline.append(kPvmCmdline);
     }
@@ -155,6 +179,15 @@ void Machine::setup_devices() {
         virtio_devices_->add(std::make_unique<NetDevice>(std::move(tap), mac, name),
                              fmt::format("virtio-net {}", name));
     }
+    if (config_.console == ConsoleKind::Virtio) {
+        auto [cols, rows] = terminal_size(STDOUT_FILENO);
+        auto console = std::make_unique<ConsoleDevice>(STDOUT_FILENO, cols, rows);
+        virtio_console_ = console.get();
+        virtio_devices_->add(std::move(console), "virtio-console");
+    }
+    if (config_.rng) {
+        virtio_devices_->add(std::make_unique<RngDevice>(), "virtio-rng");
+    }
 }
 
 void Machine::setup_vcpus(const x86::BootSetup& boot) {
@@ -203,16 +236,24 @@ int Machine::run() {
         exit_.request(exit_status::kSignalBase + signal_number,
                       fmt::format("received SIG{}", ::sigabbrev_np(signal_number)));
     });
-    ConsoleInput input(loop_.context(), STDIN_FILENO, terminal.active(), *serial_, [this] {
+    ConsoleSink& sink = virtio_console_ != nullptr
+                            ? static_cast<ConsoleSink&>(*virtio_console_->input())
+                            : static_cast<ConsoleSink&>(*serial_);
+    ConsoleInput input(loop_.context(), STDIN_FILENO, terminal.active(), sink, [this] {
         exit_.request(exit_status::kSignalBase + SIGINT, "quit from the console (Ctrl-A x)");
     });
     input.start();
     virtio_devices_->start(loop_.context());
+    boost::asio::signal_set resize(loop_.context());
+    if (virtio_console_ != nullptr) {
+        resize.add(SIGWINCH);
+        follow_terminal_size(resize);
+    }
 
     // vCPU threads must not take the termination signals: the loop does.
     sigset_t blocked, previous;
     sigemptyset(&blocked);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH}) {
         sigaddset(&blocked, sig);
     }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);

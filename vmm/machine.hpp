@@ -5,7 +5,10 @@
 #include <memory>
 #include <vector>
 
+#include <boost/asio/signal_set.hpp>
+
 #include "devices/legacy/serial_8250.hpp"
+#include "devices/virtio/console/console_device.hpp"
 #include "vmm/boot_trace.hpp"
 #include "vmm/bus.hpp"
 #include "vmm/config.hpp"
@@ -36,6 +39,8 @@ class Machine {
     void setup_devices();
     void setup_vcpus(const x86::BootSetup& boot);
     void stop_all();
+    // Re-reads the terminal size on each SIGWINCH for virtio-console.
+    void follow_terminal_size(boost::asio::signal_set& resize);
 
     const VmConfig& config_;
     BootTrace& trace_;
@@ -49,6 +54,7 @@ class Machine {
     Bus mmio_bus_;
     std::shared_ptr<Serial8250> serial_;
     std::unique_ptr<VirtioMmioDevices> virtio_devices_;
+    ConsoleDevice* virtio_console_ = nullptr;  // owned by its transport
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     bool pvm_host_ = false;
     bool pvm_profile_ = false;

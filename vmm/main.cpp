@@ -1,6 +1,7 @@
 // vmm: boots a guest kernel under KVM. See README.md for the command line and
 // the exit statuses.
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "vmm/boot_trace.hpp"
@@ -10,6 +11,9 @@
 
 int main(int argc, char** argv) {
     vmm::BootTrace trace;
+    // A closed stdout (the reader of a pipe went away) must not kill the VM
+    // with SIGPIPE: console writes then fail with EPIPE and are dropped.
+    ::signal(SIGPIPE, SIG_IGN);
     vmm::CliResult cli = vmm::parse_command_line(argc, argv);
     if (!cli.config) {
         return cli.exit_status;

@@ -140,7 +140,7 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
         case kStatus:
             return status_;
         case kConfigGeneration:
-            return 0;  // no device changes its config at run time yet
+            return config_generation_.load();
         default:
             return 0;
     }
@@ -332,6 +332,9 @@ void MmioTransport::signal_used_queue() {
 }
 
 void MmioTransport::signal_config_change() {
+    // The config changed (net link state, console size): a driver reading it
+    // across the change sees the generation move and reads again (4.2.2.2).
+    config_generation_.fetch_add(1);
     interrupt_status_.fetch_or(kInterruptConfigChange);
     interrupt_event_.signal();
 }

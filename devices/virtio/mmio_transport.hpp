@@ -68,6 +68,7 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     std::vector<std::unique_ptr<EventFd>> queue_events_;
     EventFd interrupt_event_;
     std::atomic<uint32_t> interrupt_status_{0};
+    std::atomic<uint32_t> config_generation_{0};
     uint32_t status_ = 0;
     uint32_t device_features_select_ = 0;
     uint32_t driver_features_select_ = 0;

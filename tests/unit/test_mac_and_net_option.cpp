@@ -24,7 +24,7 @@ TEST_CASE("Random MAC addresses are locally administered unicast") {
     CHECK(MacAddress::random() != MacAddress::random());
 }
 
-TEST_CASE("--net takes a tap name or an fd, and a MAC") {
+TEST_CASE("The net option takes a tap name or an fd, and a MAC") {
     NetConfig a = parse_net_option("tap=tap0");
     CHECK(a.tap_name == "tap0");
     CHECK(a.tap_fd == -1);
