@@ -4,7 +4,9 @@
 fuzz_virtqueue seeds: a 16-byte header (see fuzz_virtqueue.cpp) followed by
 the start of guest RAM, laid out by a small model of a virtio driver.
 fuzz_console seeds: a 32-byte header (both queues and a script of device
-calls, see fuzz_console.cpp) followed by guest RAM with both queues. Run it
+calls, see fuzz_console.cpp) followed by guest RAM with both queues.
+fuzz_net seeds: a 24-byte header (both queues, see fuzz_net.cpp), the
+frames the host sends, then guest RAM with both queues. Run it
 after changing an input format; the output is committed.
 """
 import os
@@ -174,6 +176,40 @@ def console_seeds():
         step(ENQUEUE), step(TXQ), step(BACKEND), step(WRITE_CONFIG, 9)], C_TX_NOT_READY)
 
 
+F_NET_MRG, F_NET_TSO = 4, 8
+
+
+def net_seed(rx, tx, frames, flags=0, rounds=2):
+    """fuzz_net input: header, the host's frames, then guest RAM."""
+    header = struct.pack("<HHBBBBHHHHHHHH", rx.size, tx.size, flags, rounds, len(frames), 0,
+                         rx.desc, rx.avail, rx.used, tx.desc, tx.avail, tx.used, 0, 0)
+    body = b"".join(struct.pack("<H", len(f)) + f for f in frames)
+    return header + body + bytes(rx.ram)
+
+
+def net_seeds():
+    frame = bytes(12) + bytes(range(60))  # vnet header + a small frame
+    big = bytes(12) + bytes(3000)
+    rx, tx = console_pair()
+    rx.chain([(1526, True)])
+    tx.chain([(12, False), (60, False)])
+    yield "rx_tx", net_seed(rx, tx, [frame])
+
+    rx, tx = console_pair()
+    for _ in range(4):
+        rx.chain([(1024, True)])
+    yield "mergeable", net_seed(rx, tx, [big, frame], F_NET_MRG | F_NET_TSO)
+
+    rx, tx = console_pair()
+    rx.chain([(8, True)])  # smaller than the header
+    tx.chain([(6, False)])
+    yield "short_buffers", net_seed(rx, tx, [frame], F_NET_MRG)
+
+    rx, tx = console_pair()
+    tx.chain([(12, False), (64, True)])  # writable descriptor on transmit
+    yield "tx_writable", net_seed(rx, tx, [])
+
+
 def write_seeds(name, blobs):
     here = os.path.dirname(os.path.abspath(__file__))
     out = os.path.join(here, "corpus", name)
@@ -186,6 +222,7 @@ def write_seeds(name, blobs):
 def main():
     write_seeds("virtqueue", seeds())
     write_seeds("console", console_seeds())
+    write_seeds("net", net_seeds())
     return 0
 
 
