@@ -55,6 +55,62 @@ std::pair<uint16_t, uint16_t> terminal_size(int fd) {
 
 }  // namespace
 
+void Machine::pause() {
+    if (paused_) {
+        return;
+    }
+    for (auto& vcpu : vcpus_) {
+        vcpu->request_pause();
+    }
+    for (auto& vcpu : vcpus_) {
+        vcpu->wait_paused();
+    }
+    paused_ = true;
+    for (auto& vcpu : vcpus_) {
+        if (!vcpu->saved_state() && !exit_.requested()) {
+            throw Error(fmt::format("pausing vCPU {}: {}", vcpu->fd().id(), vcpu->pause_error()));
+        }
+    }
+    device_state_ = save_vm_devices(*vm_);
+}
+
+void Machine::resume(bool write_back) {
+    if (!paused_) {
+        return;
+    }
+    if (write_back && device_state_) {
+        restore_vm_devices(*vm_, *device_state_);
+    }
+    for (auto& vcpu : vcpus_) {
+        vcpu->resume(write_back);
+    }
+    paused_ = false;
+}
+
+void Machine::follow_pause_signals(boost::asio::signal_set& signals) {
+    signals.async_wait([this, &signals](const boost::system::error_code& error, int number) {
+        if (error) {
+            return;
+        }
+        try {
+            if (number == SIGUSR1 && !paused_) {
+                pause();
+                size_t msrs = vcpus_.empty() ? 0 : vcpus_.front()->saved_state()->msrs.size();
+                fmt::print(stderr,
+                           "vmm: paused: {} vCPU(s) out of KVM_RUN, state saved ({} MSRs each)\n",
+                           vcpus_.size(), msrs);
+            } else if (number == SIGUSR2 && paused_) {
+                resume(true);
+                fmt::print(stderr, "vmm: resumed (state written back)\n");
+            }
+        } catch (const Error& e) {
+            exit_.request(exit_status::kError, e.what(), true);
+            return;
+        }
+        follow_pause_signals(signals);
+    });
+}
+
 void Machine::follow_terminal_size(boost::asio::signal_set& resize) {
     resize.async_wait([this, &resize](const boost::system::error_code& error, int) {
         if (error) {
@@ -199,6 +255,7 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
     size_t mmap_size = kvm_.vcpu_mmap_size();
 
     Vcpu::install_kick_handler();
+    std::vector<uint32_t> saveable;  // probed once, on vCPU 0
     Vcpu::Context context{pio_bus_, mmio_bus_, *memory_, exit_, trace_};
     for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
         VcpuFd fd = vm_->create_vcpu(id, mmap_size);
@@ -211,7 +268,12 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
         if (id == 0) {
             x86::setup_boot_registers(fd, boot);
         }
-        vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), context));
+        auto vcpu = std::make_unique<Vcpu>(std::move(fd), context);
+        if (id == 0) {
+            saveable = saveable_msrs(vcpu->fd(), msrs);
+        }
+        vcpu->set_saveable_msrs(saveable);
+        vcpus_.push_back(std::move(vcpu));
     }
 }
 
@@ -244,6 +306,8 @@ int Machine::run() {
     });
     input.start();
     virtio_devices_->start(loop_.context());
+    boost::asio::signal_set pause_signals(loop_.context(), SIGUSR1, SIGUSR2);
+    follow_pause_signals(pause_signals);
     boost::asio::signal_set resize(loop_.context());
     if (virtio_console_ != nullptr) {
         resize.add(SIGWINCH);
@@ -253,7 +317,7 @@ int Machine::run() {
     // vCPU threads must not take the termination signals: the loop does.
     sigset_t blocked, previous;
     sigemptyset(&blocked);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH}) {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2}) {
         sigaddset(&blocked, sig);
     }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);

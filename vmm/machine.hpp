@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/signal_set.hpp>
@@ -19,6 +20,7 @@
 #include "vmm/vcpu.hpp"
 #include "vmm/virtio_mmio_devices.hpp"
 #include "vmm/vm_exit.hpp"
+#include "vmm/vm_state.hpp"
 
 namespace vmm {
 
@@ -32,6 +34,15 @@ class Machine {
     int run();
 
     const VmExit& exit() const { return exit_; }
+
+    // Every vCPU out of KVM_RUN with its state saved, and the in-kernel
+    // devices' state saved: stable and readable until resume(). Throws Error
+    // if some state could not be read (the VM stays paused). Main thread.
+    void pause();
+    // Runs again; with `write_back`, the saved state is written back first
+    // (exactly what a snapshot restore does).
+    void resume(bool write_back);
+    bool paused() const { return paused_; }
     const std::string& cmdline() const { return cmdline_; }
 
   private:
@@ -41,6 +52,9 @@ class Machine {
     void stop_all();
     // Re-reads the terminal size on each SIGWINCH for virtio-console.
     void follow_terminal_size(boost::asio::signal_set& resize);
+    // SIGUSR1 pauses, SIGUSR2 resumes (writing the state back): for
+    // debugging and tests; the control API uses pause()/resume() directly.
+    void follow_pause_signals(boost::asio::signal_set& signals);
 
     const VmConfig& config_;
     BootTrace& trace_;
@@ -56,6 +70,8 @@ class Machine {
     std::unique_ptr<VirtioMmioDevices> virtio_devices_;
     ConsoleDevice* virtio_console_ = nullptr;  // owned by its transport
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
+    std::optional<VmDeviceState> device_state_;
+    bool paused_ = false;
     bool pvm_host_ = false;
     bool pvm_profile_ = false;
 };

@@ -11,6 +11,9 @@ namespace vmm {
 
 namespace {
 
+// How long a pause wait sleeps before it looks at the stop flag again.
+constexpr auto kPauseWaitSlice = std::chrono::milliseconds(20);
+
 int kick_signal() {
     return SIGRTMIN;
 }
@@ -70,6 +73,70 @@ void Vcpu::kick() {
     if (running_.load()) {
         pthread_kill(thread_.native_handle(), kick_signal());
     }
+    // A paused thread waits on the condition; the waits also time out, so
+    // this notify needs no lock (kick() runs from exit requests anywhere).
+    pause_cv_.notify_all();
+}
+
+void Vcpu::request_pause() {
+    {
+        std::lock_guard lock(pause_mutex_);
+        pause_requested_ = true;
+    }
+    kick();
+}
+
+void Vcpu::wait_paused() {
+    std::unique_lock lock(pause_mutex_);
+    while (!paused_ && running_.load() && !context_.exit.requested()) {
+        pause_cv_.wait_for(lock, kPauseWaitSlice);
+    }
+}
+
+void Vcpu::resume(bool write_back) {
+    {
+        std::lock_guard lock(pause_mutex_);
+        pause_requested_ = false;
+        write_back_ = write_back;
+    }
+    pause_cv_.notify_all();
+}
+
+void Vcpu::park_if_paused() {
+    std::unique_lock lock(pause_mutex_);
+    if (!pause_requested_) {
+        fd_.run_area()->immediate_exit = 0;  // a stray kick: run on
+        return;
+    }
+    // KVM_RUN returned EINTR, so no exit is half done: the state is whole.
+    pause_error_.clear();
+    saved_.reset();
+    try {
+        saved_ = save_vcpu_state(fd_, saveable_msrs_);
+    } catch (const Error& e) {
+        pause_error_ = e.what();
+    }
+    paused_ = true;
+    pause_cv_.notify_all();
+    while (pause_requested_ && !context_.exit.requested()) {
+        pause_cv_.wait_for(lock, kPauseWaitSlice);
+    }
+    paused_ = false;
+    std::string failure;
+    if (!context_.exit.requested() && write_back_ && saved_) {
+        try {
+            restore_vcpu_state(fd_, *saved_);
+        } catch (const Error& e) {
+            failure = e.what();
+        }
+    }
+    // Cleared before the loop re-checks for a stop, so no stop kick is lost.
+    fd_.run_area()->immediate_exit = 0;
+    lock.unlock();
+    if (!failure.empty()) {
+        context_.exit.request(exit_status::kError,
+                              fmt::format("vCPU {}: resuming: {}", fd_.id(), failure), true);
+    }
 }
 
 void Vcpu::join() {
@@ -83,6 +150,7 @@ void Vcpu::run_loop() {
         while (!context_.exit.requested()) {
             context_.trace.mark(BootTrace::Event::FirstKvmRun);
             if (!fd_.run()) {
+                park_if_paused();
                 continue;  // kicked: re-check whether to stop
             }
             if (!handle_exit()) {

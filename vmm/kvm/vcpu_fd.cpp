@@ -51,6 +51,77 @@ void VcpuFd::set_sregs(const kvm_sregs& sregs) const {
     vcpu_ioctl(fd_.get(), KVM_SET_SREGS, &sregs, "KVM_SET_SREGS", id_);
 }
 
+kvm_fpu VcpuFd::get_fpu() const {
+    kvm_fpu fpu{};
+    vcpu_ioctl(fd_.get(), KVM_GET_FPU, &fpu, "KVM_GET_FPU", id_);
+    return fpu;
+}
+
+kvm_abi::Xsave VcpuFd::get_xsave() const {
+    kvm_abi::Xsave xsave{};
+    vcpu_ioctl(fd_.get(), kvm_abi::kGetXsave, &xsave, "KVM_GET_XSAVE", id_);
+    return xsave;
+}
+
+void VcpuFd::set_xsave(const kvm_abi::Xsave& xsave) const {
+    vcpu_ioctl(fd_.get(), kvm_abi::kSetXsave, &xsave, "KVM_SET_XSAVE", id_);
+}
+
+kvm_xcrs VcpuFd::get_xcrs() const {
+    kvm_xcrs xcrs{};
+    vcpu_ioctl(fd_.get(), KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS", id_);
+    return xcrs;
+}
+
+void VcpuFd::set_xcrs(const kvm_xcrs& xcrs) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS", id_);
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> VcpuFd::get_msrs(
+    const std::vector<uint32_t>& indices) const {
+    size_t bytes = sizeof(kvm_abi::MsrsHeader) + indices.size() * sizeof(kvm_msr_entry);
+    auto buffer = std::make_unique<uint8_t[]>(bytes);  // zeroed
+    auto* header = reinterpret_cast<kvm_abi::MsrsHeader*>(buffer.get());
+    header->nmsrs = static_cast<uint32_t>(indices.size());
+    auto* raw = reinterpret_cast<kvm_msr_entry*>(buffer.get() + sizeof(*header));
+    for (size_t i = 0; i < indices.size(); ++i) {
+        raw[i].index = indices[i];
+    }
+    int read = ::ioctl(fd_.get(), kvm_abi::kGetMsrs, buffer.get());
+    if (read < 0) {
+        throw_errno(fmt::format("KVM_GET_MSRS (vCPU {})", id_));
+    }
+    if (static_cast<size_t>(read) != indices.size()) {
+        throw Error(fmt::format("KVM_GET_MSRS (vCPU {}): MSR {:#x} refused", id_,
+                                indices[static_cast<size_t>(read)]));
+    }
+    std::vector<std::pair<uint32_t, uint64_t>> msrs;
+    for (size_t i = 0; i < indices.size(); ++i) {
+        msrs.emplace_back(raw[i].index, raw[i].data);
+    }
+    return msrs;
+}
+
+kvm_mp_state VcpuFd::get_mp_state() const {
+    kvm_mp_state state{};
+    vcpu_ioctl(fd_.get(), KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE", id_);
+    return state;
+}
+
+void VcpuFd::set_mp_state(const kvm_mp_state& state) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_MP_STATE, &state, "KVM_SET_MP_STATE", id_);
+}
+
+kvm_debugregs VcpuFd::get_debugregs() const {
+    kvm_debugregs regs{};
+    vcpu_ioctl(fd_.get(), KVM_GET_DEBUGREGS, &regs, "KVM_GET_DEBUGREGS", id_);
+    return regs;
+}
+
+void VcpuFd::set_debugregs(const kvm_debugregs& regs) const {
+    vcpu_ioctl(fd_.get(), KVM_SET_DEBUGREGS, &regs, "KVM_SET_DEBUGREGS", id_);
+}
+
 void VcpuFd::set_fpu(const kvm_fpu& fpu) const {
     vcpu_ioctl(fd_.get(), KVM_SET_FPU, &fpu, "KVM_SET_FPU", id_);
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vmm/kvm/kvm.hpp"
+#include "vmm/kvm/kvm_abi.hpp"
 #include "vmm/mapping.hpp"
 #include "vmm/unique_fd.hpp"
 
@@ -29,7 +30,19 @@ class VcpuFd {
     void set_regs(const kvm_regs& regs) const;
     kvm_sregs get_sregs() const;
     void set_sregs(const kvm_sregs& sregs) const;
+    kvm_fpu get_fpu() const;
     void set_fpu(const kvm_fpu& fpu) const;
+    // The xsave area (4 KiB: every feature a non-AMX guest can use).
+    kvm_abi::Xsave get_xsave() const;
+    void set_xsave(const kvm_abi::Xsave& xsave) const;
+    kvm_xcrs get_xcrs() const;
+    void set_xcrs(const kvm_xcrs& xcrs) const;
+    // Reads the MSRs in `indices`; throws naming the first KVM refused.
+    std::vector<std::pair<uint32_t, uint64_t>> get_msrs(const std::vector<uint32_t>& indices) const;
+    kvm_mp_state get_mp_state() const;
+    void set_mp_state(const kvm_mp_state& state) const;
+    kvm_debugregs get_debugregs() const;
+    void set_debugregs(const kvm_debugregs& regs) const;
     void set_cpuid(const std::vector<CpuidEntry>& entries) const;
     // Writes each (index, value); throws naming the first MSR KVM refused.
     void set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const;

@@ -94,3 +94,53 @@ VcpuFd VmFd::create_vcpu(uint32_t id, size_t mmap_size) const {
 }
 
 }  // namespace vmm
+
+namespace vmm {
+
+kvm_irqchip VmFd::get_irqchip(uint32_t chip) const {
+    kvm_irqchip state{};
+    state.chip_id = chip;
+    if (::ioctl(fd_.get(), KVM_GET_IRQCHIP, &state) < 0) {
+        throw_errno(fmt::format("KVM_GET_IRQCHIP {}", chip));
+    }
+    return state;
+}
+
+void VmFd::set_irqchip(const kvm_irqchip& state) const {
+    if (::ioctl(fd_.get(), KVM_SET_IRQCHIP, &state) < 0) {
+        throw_errno(fmt::format("KVM_SET_IRQCHIP {}", state.chip_id));
+    }
+}
+
+kvm_pit_state2 VmFd::get_pit2() const {
+    kvm_pit_state2 state{};
+    if (::ioctl(fd_.get(), KVM_GET_PIT2, &state) < 0) {
+        throw_errno("KVM_GET_PIT2");
+    }
+    return state;
+}
+
+void VmFd::set_pit2(const kvm_pit_state2& state) const {
+    if (::ioctl(fd_.get(), KVM_SET_PIT2, &state) < 0) {
+        throw_errno("KVM_SET_PIT2");
+    }
+}
+
+kvm_clock_data VmFd::get_clock() const {
+    kvm_clock_data clock{};
+    if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) {
+        throw_errno("KVM_GET_CLOCK");
+    }
+    return clock;
+}
+
+void VmFd::set_clock(const kvm_clock_data& clock) const {
+    // Only the clock value is restored; the other fields are outputs.
+    kvm_clock_data value{};
+    value.clock = clock.clock;
+    if (::ioctl(fd_.get(), KVM_SET_CLOCK, &value) < 0) {
+        throw_errno("KVM_SET_CLOCK");
+    }
+}
+
+}  // namespace vmm

@@ -2,6 +2,8 @@
 // PIT, interrupt lines, vCPU creation.
 #pragma once
 
+#include <linux/kvm.h>
+
 #include <cstdint>
 
 #include "vmm/memory/guest_address.hpp"
@@ -30,6 +32,15 @@ class VmFd {
                             int event_fd) const;
     // Signalling `event_fd` raises interrupt line `gsi` inside KVM.
     void register_irqfd(int event_fd, uint32_t gsi) const;
+
+    // State of the in-kernel devices, for pause/resume and snapshots.
+    // `chip`: KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE or KVM_IRQCHIP_IOAPIC.
+    kvm_irqchip get_irqchip(uint32_t chip) const;
+    void set_irqchip(const kvm_irqchip& state) const;
+    kvm_pit_state2 get_pit2() const;
+    void set_pit2(const kvm_pit_state2& state) const;
+    kvm_clock_data get_clock() const;
+    void set_clock(const kvm_clock_data& clock) const;
 
     int fd() const { return fd_.get(); }
 
