@@ -15,6 +15,7 @@ Every case builds a private network namespace with tap0 = 10.0.2.1/24
                  use), then recovery; the VMM keeps serving.
   link-down      the tap is deleted while the guest pings: the VMM logs the
                  link going down once and keeps running until the guest ends.
+  sigterm-during-io  SIGTERM while the guest pings: status 143 within 1 s.
   no-permission  a tap the VMM may not attach to (no CAP_NET_ADMIN): one line.
   not-vnet-hdr   --net fd=N of a tap opened without IFF_VNET_HDR: one line.
   not-a-tap      --net fd=N of /dev/null: one line.
@@ -192,6 +193,35 @@ def case_link_down(ns, vmm, guests):
     return 0
 
 
+def case_sigterm_during_io(ns, vmm, guests):
+    """SIGTERM while the guest keeps the net device busy: out within 1 s, status 143."""
+    command = ns.wrap([vmm, "--kernel", os.path.join(guests, "virtio_net-pvh.elf"),
+                       "--net", "tap=tap0", "--cmdline", "net_count=1000"])
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    lines = []
+    took = None
+    for line in proc.stdout:
+        lines.append(line)
+        if "ping reply seq=5 " in line:
+            start = time.monotonic()
+            proc.send_signal(15)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            took = time.monotonic() - start
+            break
+    proc.wait()
+    out = "".join(lines) + proc.stdout.read() + proc.stderr.read()
+    if took is None:
+        return fail("the guest never got to ping 5", out)
+    if proc.returncode != 143 or took > 1.0:
+        return fail(f"status {proc.returncode} after {took:.2f} s (expected 143 within 1 s)", out)
+    print(f"ok: SIGTERM during network I/O: status 143 after {took * 1000:.0f} ms")
+    return 0
+
+
 def main():
     vmm, guests, case = sys.argv[1], sys.argv[2], sys.argv[3]
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -235,6 +265,8 @@ def main():
             return 0
         if case == "link-down":
             return case_link_down(ns, vmm, guests)
+        if case == "sigterm-during-io":
+            return case_sigterm_during_io(ns, vmm, guests)
         if case == "no-permission":
             # A tap owned by another user, and no CAP_NET_ADMIN to override that.
             ns.run("tuntap", "del", "tap0", "mode", "tap")
