@@ -259,6 +259,9 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
     Vcpu::Context context{pio_bus_, mmio_bus_, *memory_, exit_, trace_};
     for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
         VcpuFd fd = vm_->create_vcpu(id, mmap_size);
+        if (id == 0) {
+            cpuid_config.tsc_khz = fd.tsc_khz();
+        }
         fd.set_cpuid(x86::guest_cpuid(supported, cpuid_config, id, config_.vcpu_count));
         x86::setup_msrs(fd, msrs);
         x86::setup_fpu(fd);

@@ -12,6 +12,9 @@ namespace {
 
 enum { EAX, EBX, ECX, EDX };
 
+// The hypervisor timing leaf: TSC and APIC timer frequencies.
+constexpr uint32_t kTimingLeaf = 0x40000010;
+
 constexpr std::array kFeatures{
     CpuFeature{"fma", 1, 0, ECX, 12},
     CpuFeature{"cx16", 1, 0, ECX, 13},
@@ -213,6 +216,31 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
                     e.ecx = e.index;
                 }
                 break;
+            case 4:
+                // Deterministic cache parameters: cores per package, and
+                // which caches the cores share (only the L3, here).
+                if ((e.eax & 0x1f) != 0) {
+                    uint32_t level = (e.eax >> 5) & 7;
+                    uint32_t sharing = level == 3 ? std::min(vcpu_count, 4096u) - 1 : 0;
+                    e.eax = (e.eax & 0x3fff) | (sharing << 14) |
+                            ((std::min(vcpu_count, 64u) - 1) << 26);
+                }
+                break;
+            case 0x80000008:
+                // AMD: cores per package - 1, and the APIC ID bits they use.
+                e.ecx = (e.ecx & ~0xf0ffu) | (topology_bits << 12) | ((vcpu_count - 1) & 0xff);
+                break;
+            case 0x8000001e:
+                // AMD: extended APIC ID, core ID (one thread per core), node 0.
+                e.eax = vcpu_id;
+                e.ebx = vcpu_id & 0xff;
+                e.ecx = 0;
+                break;
+            case 0x40000000:
+                if (config.tsc_khz != 0) {
+                    e.eax = std::max(e.eax, kTimingLeaf);
+                }
+                break;
             case 0xd:
                 if (xsave_masked) {
                     e.eax = e.ebx = e.ecx = e.edx = 0;
@@ -221,6 +249,12 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
             default:
                 break;
         }
+    }
+    if (config.tsc_khz != 0) {
+        // The hypervisor timing leaf (as VMware and QEMU define it): TSC and
+        // local APIC timer frequencies in kHz; KVM's APIC timer runs at 1 GHz.
+        std::erase_if(entries, [](const CpuidEntry& e) { return e.function == kTimingLeaf; });
+        entries.push_back({kTimingLeaf, 0, 0, config.tsc_khz, 1000000, 0, 0});
     }
     return entries;
 }

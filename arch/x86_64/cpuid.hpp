@@ -34,8 +34,14 @@ std::vector<const CpuFeature*> profile_mask(CpuProfile profile);
 struct CpuidConfig {
     CpuProfile profile = CpuProfile::Host;
     std::vector<const CpuFeature*> masked;
+    // The guest's TSC frequency (KVM_GET_TSC_KHZ), published in leaf
+    // 0x40000010 so guests need not calibrate; 0: leave the leaf out.
+    uint32_t tsc_khz = 0;
 };
 
+// Topology: one thread per core, `vcpu_count` cores in one package, APIC ID =
+// vCPU index; described alike in leaves 1, 4, 0xB, 0x1F, 0x80000008 and
+// 0x8000001E, so every way a guest counts CPUs agrees.
 std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
                                     const CpuidConfig& config, uint32_t vcpu_id,
                                     uint32_t vcpu_count);

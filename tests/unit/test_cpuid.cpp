@@ -236,3 +236,40 @@ TEST_CASE("profile_mask lists the PVM features and nothing for host", "[cpuid]")
     CHECK_THAT(names, Catch::VectorContains(std::string("smap")));
     CHECK_THAT(names, Catch::VectorContains(std::string("popcnt")));
 }
+
+TEST_CASE("guest_cpuid describes the same topology in leaves 4 and the AMD leaves", "[cpuid]") {
+    auto base = supported();
+    base.push_back({4, 0, 1, 0x121, 0, 0, 0});  // L1 data cache: type 1, level 1
+    base.push_back({4, 3, 1, 0x163, 0, 0, 0});  // L3: type 3, level 3
+    base.push_back({4, 4, 1, 0, 0, 0, 0});      // end of the list
+    base.push_back({0x80000008, 0, 0, 0x3030, 0, 0x700f, 0});
+    base.push_back({0x8000001e, 0, 0, 9, 9, 9, 0});
+    auto entries = guest_cpuid(base, {}, 5, 6);
+    CHECK((leaf(entries, 4, 0).eax >> 26) == 5);            // 6 cores per package
+    CHECK(((leaf(entries, 4, 0).eax >> 14) & 0xfff) == 0);  // L1 per core
+    CHECK(((leaf(entries, 4, 3).eax >> 14) & 0xfff) == 5);  // L3 shared by all 6
+    CHECK((leaf(entries, 4, 3).eax & 0x3fff) == 0x163);     // cache description kept
+    CHECK(leaf(entries, 4, 4).eax == 0);
+    CHECK((leaf(entries, 0x80000008).ecx & 0xff) == 5);
+    CHECK(((leaf(entries, 0x80000008).ecx >> 12) & 0xf) == 3);  // 6 IDs need 3 bits
+    CHECK(leaf(entries, 0x8000001e).eax == 5);
+    CHECK(leaf(entries, 0x8000001e).ebx == 5);
+    CHECK(leaf(entries, 0x8000001e).ecx == 0);
+}
+
+TEST_CASE("guest_cpuid publishes the TSC frequency in the timing leaf", "[cpuid]") {
+    auto base = supported();
+    base.push_back({0x40000000, 0, 0, 0x40000001, 0, 0, 0});
+    CpuidConfig config;
+    config.tsc_khz = 2918400;
+    auto entries = guest_cpuid(base, config, 0, 1);
+    CHECK(leaf(entries, 0x40000000).eax == 0x40000010);
+    CHECK(leaf(entries, 0x40000010).eax == 2918400);
+    CHECK(leaf(entries, 0x40000010).ebx == 1000000);
+    // Without a known frequency the leaf stays out.
+    auto plain = guest_cpuid(base, {}, 0, 1);
+    CHECK(leaf(plain, 0x40000000).eax == 0x40000001);
+    for (const auto& e : plain) {
+        CHECK(e.function != 0x40000010);
+    }
+}

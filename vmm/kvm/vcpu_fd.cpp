@@ -51,6 +51,11 @@ void VcpuFd::set_sregs(const kvm_sregs& sregs) const {
     vcpu_ioctl(fd_.get(), KVM_SET_SREGS, &sregs, "KVM_SET_SREGS", id_);
 }
 
+uint32_t VcpuFd::tsc_khz() const {
+    int khz = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ);
+    return khz > 0 ? uint32_t(khz) : 0;
+}
+
 kvm_fpu VcpuFd::get_fpu() const {
     kvm_fpu fpu{};
     vcpu_ioctl(fd_.get(), KVM_GET_FPU, &fpu, "KVM_GET_FPU", id_);

@@ -30,6 +30,8 @@ class VcpuFd {
     void set_regs(const kvm_regs& regs) const;
     kvm_sregs get_sregs() const;
     void set_sregs(const kvm_sregs& sregs) const;
+    // The vCPU's TSC frequency in kHz (KVM_GET_TSC_KHZ); 0 if KVM cannot say.
+    uint32_t tsc_khz() const;
     kvm_fpu get_fpu() const;
     void set_fpu(const kvm_fpu& fpu) const;
     // The xsave area (4 KiB: every feature a non-AMX guest can use).
