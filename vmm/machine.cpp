@@ -255,7 +255,6 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
     size_t mmap_size = kvm_.vcpu_mmap_size();
 
     Vcpu::install_kick_handler();
-    std::vector<uint32_t> saveable;  // probed once, on vCPU 0
     Vcpu::Context context{pio_bus_, mmio_bus_, *memory_, exit_, trace_};
     for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
         VcpuFd fd = vm_->create_vcpu(id, mmap_size);
@@ -272,10 +271,7 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
             x86::setup_boot_registers(fd, boot);
         }
         auto vcpu = std::make_unique<Vcpu>(std::move(fd), context);
-        if (id == 0) {
-            saveable = saveable_msrs(vcpu->fd(), msrs);
-        }
-        vcpu->set_saveable_msrs(saveable);
+        vcpu->set_listed_msrs(msrs);
         vcpus_.push_back(std::move(vcpu));
     }
 }

@@ -112,7 +112,10 @@ void Vcpu::park_if_paused() {
     pause_error_.clear();
     saved_.reset();
     try {
-        saved_ = save_vcpu_state(fd_, saveable_msrs_);
+        if (!saveable_msrs_) {
+            saveable_msrs_ = saveable_msrs(fd_, listed_msrs_);
+        }
+        saved_ = save_vcpu_state(fd_, *saveable_msrs_);
     } catch (const Error& e) {
         pause_error_ = e.what();
     }

@@ -51,7 +51,9 @@ class Vcpu {
     // waits. wait_paused() returns once it has (or the vCPU stopped); the
     // state is then stable. resume() lets it run again, first writing the
     // saved (or an edited) state back when `write_back` is set.
-    void set_saveable_msrs(std::vector<uint32_t> msrs) { saveable_msrs_ = std::move(msrs); }
+    // The MSRs KVM lists for saving; the ones this vCPU can read are probed
+    // at its first pause, so boot does not pay for it.
+    void set_listed_msrs(std::vector<uint32_t> msrs) { listed_msrs_ = std::move(msrs); }
     void request_pause();
     void wait_paused();
     void resume(bool write_back);
@@ -78,7 +80,8 @@ class Vcpu {
     bool pause_requested_ = false;  // guarded by pause_mutex_
     bool paused_ = false;           // guarded by pause_mutex_
     bool write_back_ = false;       // guarded by pause_mutex_
-    std::vector<uint32_t> saveable_msrs_;
+    std::vector<uint32_t> listed_msrs_;
+    std::optional<std::vector<uint32_t>> saveable_msrs_;
     std::optional<VcpuState> saved_;
     std::string pause_error_;
 };
