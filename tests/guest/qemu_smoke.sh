@@ -52,6 +52,16 @@ QEMU="$QEMU $BLK" run 124 microvm,acpi=off virtio_blk_flush "" "virtio_blk_flush
 for c in loop loop_self next_oob head_oob len_overflow indirect_nested indirect_misaligned write_before_read avail_jump; do
     QEMU="$QEMU $BLK" run 1 microvm,acpi=off virtio_blk_hostile "case=$c recover=1" "virtio_blk_hostile: recovered"
 done
+# SMP guests on 4 vCPUs. microvm's firmware (qboot) puts an MP table at
+# 0x9fc00 whose header entry count stays 0 (hence mptable_ignore_count=1;
+# without it smp reports exactly that), ACPI (RSDP rev 2, XSDT -> FACP, APIC)
+# only without acpi=off. QEMU turns guest status 0 into 1, 1 into 3.
+SMP="-smp 4"
+QEMU="$QEMU $SMP" run 1 microvm smp "cpus=4 mptable_ignore_count=1" "smp: madt ok (4 local apics)" "" 60
+QEMU="$QEMU $SMP" run 3 microvm smp "cpus=4" "FAIL: mptable: header entry count is 0" "" 60
+QEMU="$QEMU $SMP" run 1 microvm,acpi=off smp "cpus=4 acpi=0 mptable_ignore_count=1 exit_from_last=1" \
+    "smp: cpu 3 (last online) writes exit status 0" "" 60
+QEMU="$QEMU $SMP" run 1 microvm pause_counters "cpus=4 ticks=10" "pause_counters: PASS" "" 60
 out=$(timeout 5 $QEMU -M microvm -kernel "$D/int3-pvh.elf" 2>&1)
 echo "INFO int3 (microvm) rc=$? $(echo "$out" | grep -m1 'int3: PASS\|int3: FAIL\|emulation failure')"
 echo "qemu_smoke: $fails failure(s)"
