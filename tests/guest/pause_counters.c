@@ -17,11 +17,12 @@
  * that CPU's loop.  The BSP runs the same loop in chunks of `chunk`
  * iterations, and between chunks looks at the TSC.
  *
- * Time: the TSC frequency comes from CPUID 0x15, else 0x16, else 2 GHz is
- * assumed (printed).  Tick intervals are measured in guest running time:
- * a TSC step of more than jump_ms between two polls of the BSP (the VM was
- * paused, or the TSC was written back) is ignored instead of counted, so a
- * pause never makes a tick come early.  Every tick_ms of running time the
+ * Time: the TSC frequency comes from CPUID 0x15, else the hypervisor
+ * timing leaf 0x40000010, else 0x16, else 2 GHz is assumed (printed).
+ * Tick intervals are measured in guest running time: a TSC step of more
+ * than jump_ms between two polls of the BSP (the VM was paused, the TSC
+ * was written back, or the vCPU thread was descheduled for long) counts as
+ * only jump_ms, so a pause never makes a tick come early.  Every tick_ms of running time the
  * BSP prints "pause_counters: tick T total C" (C = sum of all counters).
  * A CPU whose counter does not move for stall_ticks consecutive ticks
  * fails (each tick without progress prints an info line).  After `ticks`
@@ -303,7 +304,8 @@ int guest_main(const struct boot_info *bi)
         for (int k = 0; k < NPAT; k++)
             g_pc[i].pat[k] = (0x0101010101010101UL * (u64)(k + 1)) ^ ((u64)i << 40) ^ 0x8000000000000000UL;
 
-    smp_printf("pause_counters: %d cpus (%s), %lu ticks of %lu ms, stall_ticks %lu, jump_ms %lu, tsc %lu kHz (%s)\n",
+    smp_printf("pause_counters: %d cpus (%s), %lu ticks of %lu ms, stall_ticks %lu, jump_ms %lu, "
+               "tsc %lu kHz (%s)\n",
                g_ncpus, src, ticks, tick_ms, stall_ticks, jump_ms, tsc_khz(), tsc_khz_source());
 
     int running = smp_start_aps(g_ncpus, pc_ap, "pause_counters", 0);
@@ -397,7 +399,7 @@ int guest_main(const struct boot_info *bi)
         smp_printf("pause_counters: cpu %d count %lu\n", i, c->counter);
     }
     smp_printf("pause_counters: %lu ticks, total %lu, %lu tick(s) without progress on some cpu, %lu TSC step(s) "
-               "over jump_ms ignored (largest %lu ms)\n",
+               "over jump_ms clamped (largest %lu ms)\n",
                t - 1, total, no_progress, clk.jumps, tsc_to_ms(clk.max_jump));
     smp_printf("pause_counters: %s\n", failed ? "FAIL" : "PASS");
     return failed ? EXIT_FAIL : EXIT_PASS;

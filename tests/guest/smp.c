@@ -100,7 +100,8 @@ static int report_cpu_locked(int idx)
                 level_type_name(lv[1].type), lv[1].shift, lv[1].count, lv[2].type, level_type_name(lv[2].type));
         for (int l = 0; l < (g_check_topology ? 3 : 1); l++) {
             if (lv[l].x2apic_id != (u32)idx) {
-                gprintf("FAIL: %s: CPUID.0xB.%d:EDX (x2APIC ID) is %u, expected %d\n", who, l, lv[l].x2apic_id, idx);
+                gprintf("FAIL: %s: CPUID.0xB.%d:EDX (x2APIC ID) is %u, expected %d\n", who, l,
+                        lv[l].x2apic_id, idx);
                 f++;
             }
         }
@@ -361,7 +362,8 @@ static void check_mptable(void)
             u32 addr = rd32(p + 4);
             if ((flags & 1) && addr) {
                 if (!nioapic)
-                    smp_printf("smp: mptable: I/O APIC id %u version 0x%x at 0x%x\n", rd8(p + 1), rd8(p + 2), addr);
+                    smp_printf("smp: mptable: I/O APIC id %u version 0x%x at 0x%x\n", rd8(p + 1),
+                               rd8(p + 2), addr);
                 nioapic++;
             }
         }

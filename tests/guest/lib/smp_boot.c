@@ -42,6 +42,19 @@ static void tsc_init(void)
             g_tsc_source = "cpuid 0x15";
         }
     }
+    if (!g_tsc_khz) {
+        /* The hypervisor timing leaf (VMware's, also offered by QEMU and
+         * our VMM): EAX = TSC frequency in kHz. */
+        u32 hmax;
+        cpuid(0x40000000, 0, &hmax, &b, &c, &d);
+        if (hmax >= 0x40000010 && hmax < 0x40010000) {
+            cpuid(0x40000010, 0, &a, &b, &c, &d);
+            if (a) {
+                g_tsc_khz = a;
+                g_tsc_source = "cpuid 0x40000010";
+            }
+        }
+    }
     if (!g_tsc_khz && max >= 0x16) {
         cpuid(0x16, 0, &a, &b, &c, &d);
         if (a & 0xffff) {
@@ -87,6 +100,8 @@ u64 tclock_poll(struct tclock *c)
         u64 mag = step < 0 ? (u64)-step : (u64)step;
         if (mag > c->max_jump)
             c->max_jump = mag;
+        if (step > 0)
+            c->elapsed += c->cap;
     } else {
         c->elapsed += (u64)step;
     }
@@ -325,7 +340,8 @@ int smp_start_aps(int n, ap_fn_t fn, const char *who, int wait_done)
             while (smp_ap_stage[i] < 5 && tclock_poll(&c) < ms_to_tsc(timeout_ms))
                 cpu_pause();
             if (smp_ap_stage[i] < 5) {
-                smp_printf("FAIL: %s: cpu %d started but did not finish within %lu ms; not starting further cpus\n",
+                smp_printf("FAIL: %s: cpu %d started but did not finish within %lu ms; "
+                           "not starting further cpus\n",
                            who, i, timeout_ms);
                 break;
             }

@@ -57,25 +57,27 @@ static inline u64 rdtsc(void)
     return ((u64)hi << 32) | lo;
 }
 /* TSC frequency: CPUID leaf 0x15 (crystal * EBX / EAX, all three non-zero),
- * else leaf 0x16 EAX (base frequency in MHz, non-zero), else 2 GHz assumed.
- * tsc_khz_source() names the source ("cpuid 0x15", "cpuid 0x16",
- * "assumed 2 GHz"). */
+ * else the hypervisor timing leaf 0x40000010 EAX (kHz, non-zero), else leaf
+ * 0x16 EAX (base frequency in MHz, non-zero), else 2 GHz assumed.
+ * tsc_khz_source() names the source ("cpuid 0x15", "cpuid 0x40000010",
+ * "cpuid 0x16", "assumed 2 GHz"). */
 u64 tsc_khz(void);
 const char *tsc_khz_source(void);
 static inline u64 ms_to_tsc(u64 ms) { return ms * tsc_khz(); }
 static inline u64 tsc_to_ms(u64 t) { return t / tsc_khz(); }
 
 /* A clock of guest running time: the sum of TSC steps between successive
- * polls, where a step larger than `cap` (or negative) counts as a time jump
- * (the VM was paused, or its TSC was written back) and adds nothing.  Poll
- * it often (much more often than cap). */
+ * polls, where a step larger than `cap` counts as a time jump (the VM was
+ * paused, its TSC written back, or the vCPU thread descheduled for long)
+ * and adds only `cap`, a negative step nothing.  Poll it often (much more
+ * often than cap). */
 struct tclock {
     u64 last, elapsed, cap;
-    u64 jumps, max_jump; /* steps ignored, largest one (TSC ticks) */
+    u64 jumps, max_jump; /* steps clamped to cap, largest one (TSC ticks) */
 };
 void tclock_start(struct tclock *c, u64 cap_ms);
 u64 tclock_poll(struct tclock *c); /* elapsed running time in TSC ticks */
-/* Busy-waits us microseconds of running time (steps over 50 ms ignored). */
+/* Busy-waits us microseconds of running time (steps clamped to 50 ms). */
 void tsc_delay_us(u64 us);
 
 /* ---- atomics and the print lock ---- */
