@@ -21,6 +21,14 @@ inline constexpr uint64_t kCmdlineAddress = 0x20000;
 inline constexpr uint64_t kCmdlineMaxSize = 0x10000;
 inline constexpr uint64_t kEbdaStart = 0x9fc00;
 
+// Firmware tables in the legacy BIOS area (left out of the e820 RAM), where
+// Linux scans for them: the RSDP on a 16-byte boundary in 0xe0000..0xfffff,
+// the MP floating pointer in 0xf0000..0xfffff.
+inline constexpr uint64_t kAcpiTablesAddress = 0xe0000;  // the RSDP first
+inline constexpr uint64_t kAcpiTablesSize = 0x10000;     // up to 0xeffff
+inline constexpr uint64_t kMpTableAddress = 0xf0000;     // floating pointer first
+inline constexpr uint64_t kMpTableSize = 0x1000;         // up to 0xf0fff
+
 // Where bzImage protected-mode code goes, and where RAM above the legacy
 // BIOS area starts.
 inline constexpr uint64_t kHighMemoryStart = 0x100000;
@@ -32,6 +40,13 @@ inline constexpr uint64_t kMmioHoleEnd = 0x100000000;
 // VMM debug page (boot timer and exit register), first page of the hole.
 inline constexpr uint64_t kDebugMmioAddress = kMmioHoleStart;
 inline constexpr uint64_t kDebugMmioSize = 0x1000;
+
+// The in-kernel interrupt controllers (KVM_CREATE_IRQCHIP) at their default
+// addresses; KVM's default GSI routing wires GSI n to IOAPIC pin n (and GSIs
+// 0..15 to the PICs too), so ISA IRQs are identity-mapped, the PIT included.
+inline constexpr uint64_t kIoapicAddress = 0xfec00000;
+inline constexpr uint32_t kIoapicPins = 24;
+inline constexpr uint64_t kLapicAddress = 0xfee00000;
 
 // KVM needs three pages of guest-physical space for the real-mode TSS and one
 // for the identity map on Intel; they sit just below the BIOS ROM window.
