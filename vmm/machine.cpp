@@ -66,10 +66,16 @@ void Machine::pause() {
         vcpu->wait_paused();
     }
     paused_ = true;
+    if (exit_.requested()) {
+        return;  // stopping anyway: nothing to save
+    }
+    // Only now that no vCPU runs: none can still send another an INIT or SIPI.
+    if (!saveable_msrs_) {
+        saveable_msrs_ = saveable_msrs(vcpus_.front()->fd(), listed_msrs_);
+    }
+    vcpu_states_.clear();
     for (auto& vcpu : vcpus_) {
-        if (!vcpu->saved_state() && !exit_.requested()) {
-            throw Error(fmt::format("pausing vCPU {}: {}", vcpu->fd().id(), vcpu->pause_error()));
-        }
+        vcpu_states_.push_back(save_vcpu_state(vcpu->fd(), *saveable_msrs_));
     }
     device_state_ = save_vm_devices(*vm_);
 }
@@ -78,11 +84,14 @@ void Machine::resume(bool write_back) {
     if (!paused_) {
         return;
     }
-    if (write_back && device_state_) {
+    if (write_back && device_state_ && vcpu_states_.size() == vcpus_.size()) {
         restore_vm_devices(*vm_, *device_state_);
+        for (size_t i = 0; i < vcpus_.size(); ++i) {
+            restore_vcpu_state(vcpus_[i]->fd(), vcpu_states_[i]);
+        }
     }
     for (auto& vcpu : vcpus_) {
-        vcpu->resume(write_back);
+        vcpu->resume();
     }
     paused_ = false;
 }
@@ -95,7 +104,7 @@ void Machine::follow_pause_signals(boost::asio::signal_set& signals) {
         try {
             if (number == SIGUSR1 && !paused_) {
                 pause();
-                size_t msrs = vcpus_.empty() ? 0 : vcpus_.front()->saved_state()->msrs.size();
+                size_t msrs = vcpu_states_.empty() ? 0 : vcpu_states_.front().msrs.size();
                 fmt::print(stderr,
                            "vmm: paused: {} vCPU(s) out of KVM_RUN, state saved ({} MSRs each)\n",
                            vcpus_.size(), msrs);
@@ -255,6 +264,7 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
     size_t mmap_size = kvm_.vcpu_mmap_size();
 
     Vcpu::install_kick_handler();
+    listed_msrs_ = msrs;
     Vcpu::Context context{pio_bus_, mmio_bus_, *memory_, exit_, trace_};
     for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
         VcpuFd fd = vm_->create_vcpu(id, mmap_size);
@@ -271,7 +281,6 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
             x86::setup_boot_registers(fd, boot);
         }
         auto vcpu = std::make_unique<Vcpu>(std::move(fd), context);
-        vcpu->set_listed_msrs(msrs);
         vcpus_.push_back(std::move(vcpu));
     }
 }

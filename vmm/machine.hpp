@@ -71,6 +71,9 @@ class Machine {
     ConsoleDevice* virtio_console_ = nullptr;  // owned by its transport
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     std::optional<VmDeviceState> device_state_;
+    std::vector<VcpuState> vcpu_states_;
+    std::optional<std::vector<uint32_t>> saveable_msrs_;  // probed at the first pause
+    std::vector<uint32_t> listed_msrs_;
     bool paused_ = false;
     bool pvm_host_ = false;
     bool pvm_profile_ = false;

@@ -93,53 +93,27 @@ void Vcpu::wait_paused() {
     }
 }
 
-void Vcpu::resume(bool write_back) {
+void Vcpu::resume() {
     {
         std::lock_guard lock(pause_mutex_);
         pause_requested_ = false;
-        write_back_ = write_back;
     }
     pause_cv_.notify_all();
 }
 
 void Vcpu::park_if_paused() {
     std::unique_lock lock(pause_mutex_);
-    if (!pause_requested_) {
-        fd_.run_area()->immediate_exit = 0;  // a stray kick: run on
-        return;
-    }
-    // KVM_RUN returned EINTR, so no exit is half done: the state is whole.
-    pause_error_.clear();
-    saved_.reset();
-    try {
-        if (!saveable_msrs_) {
-            saveable_msrs_ = saveable_msrs(fd_, listed_msrs_);
+    if (pause_requested_) {
+        // KVM_RUN returned EINTR, so no exit is half done: the state is whole.
+        paused_ = true;
+        pause_cv_.notify_all();
+        while (pause_requested_ && !context_.exit.requested()) {
+            pause_cv_.wait_for(lock, kPauseWaitSlice);
         }
-        saved_ = save_vcpu_state(fd_, *saveable_msrs_);
-    } catch (const Error& e) {
-        pause_error_ = e.what();
-    }
-    paused_ = true;
-    pause_cv_.notify_all();
-    while (pause_requested_ && !context_.exit.requested()) {
-        pause_cv_.wait_for(lock, kPauseWaitSlice);
-    }
-    paused_ = false;
-    std::string failure;
-    if (!context_.exit.requested() && write_back_ && saved_) {
-        try {
-            restore_vcpu_state(fd_, *saved_);
-        } catch (const Error& e) {
-            failure = e.what();
-        }
+        paused_ = false;
     }
     // Cleared before the loop re-checks for a stop, so no stop kick is lost.
     fd_.run_area()->immediate_exit = 0;
-    lock.unlock();
-    if (!failure.empty()) {
-        context_.exit.request(exit_status::kError,
-                              fmt::format("vCPU {}: resuming: {}", fd_.id(), failure), true);
-    }
 }
 
 void Vcpu::join() {

@@ -17,7 +17,6 @@
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
 #include "vmm/vm_exit.hpp"
-#include "vmm/vm_state.hpp"
 
 namespace vmm {
 
@@ -47,19 +46,14 @@ class Vcpu {
     void join();
 
     // Pausing, from any thread but this vCPU's: request_pause() kicks the
-    // thread out of KVM_RUN; it saves its state (`msrs` say which MSRs) and
-    // waits. wait_paused() returns once it has (or the vCPU stopped); the
-    // state is then stable. resume() lets it run again, first writing the
-    // saved (or an edited) state back when `write_back` is set.
-    // The MSRs KVM lists for saving; the ones this vCPU can read are probed
-    // at its first pause, so boot does not pay for it.
-    void set_listed_msrs(std::vector<uint32_t> msrs) { listed_msrs_ = std::move(msrs); }
+    // thread out of KVM_RUN, where it waits; wait_paused() returns once it
+    // does (or the vCPU stopped). Its state is then stable: the caller reads
+    // and writes it through fd() (only once every vCPU is parked, or a vCPU
+    // still running could send this one an INIT or SIPI after the read).
+    // resume() lets it run again.
     void request_pause();
     void wait_paused();
-    void resume(bool write_back);
-    // Valid between wait_paused() and resume(); nothing if saving failed.
-    const std::optional<VcpuState>& saved_state() const { return saved_; }
-    const std::string& pause_error() const { return pause_error_; }
+    void resume();
 
   private:
     void run_loop();
@@ -79,11 +73,6 @@ class Vcpu {
     std::condition_variable pause_cv_;
     bool pause_requested_ = false;  // guarded by pause_mutex_
     bool paused_ = false;           // guarded by pause_mutex_
-    bool write_back_ = false;       // guarded by pause_mutex_
-    std::vector<uint32_t> listed_msrs_;
-    std::optional<std::vector<uint32_t>> saveable_msrs_;
-    std::optional<VcpuState> saved_;
-    std::string pause_error_;
 };
 
 }  // namespace vmm

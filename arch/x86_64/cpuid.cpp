@@ -14,6 +14,7 @@ enum { EAX, EBX, ECX, EDX };
 
 // The hypervisor timing leaf: TSC and APIC timer frequencies.
 constexpr uint32_t kTimingLeaf = 0x40000010;
+constexpr uint32_t kSignificantIndex = 1;  // KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 
 constexpr std::array kFeatures{
     CpuFeature{"fma", 1, 0, ECX, 12},
@@ -198,24 +199,6 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
                     e.edx |= kHttBit;
                 }
                 break;
-            case 0xb:
-            case 0x1f:
-                // One thread per core, all cores in one package.
-                e.edx = vcpu_id;
-                if (e.index == 0) {
-                    e.eax = 0;
-                    e.ebx = 1;
-                    e.ecx = (1u << 8) | e.index;
-                } else if (e.index == 1) {
-                    e.eax = topology_bits;
-                    e.ebx = vcpu_count;
-                    e.ecx = (2u << 8) | e.index;
-                } else {
-                    e.eax = 0;
-                    e.ebx = 0;
-                    e.ecx = e.index;
-                }
-                break;
             case 4:
                 // Deterministic cache parameters: cores per package, and
                 // which caches the cores share (only the L3, here).
@@ -250,6 +233,26 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
                 break;
         }
     }
+    // Leaves 0xB and 0x1F are written whole: KVM may report only subleaf 0
+    // (as on PVM hosts), and a guest needs the core level and the end marker.
+    bool has_1f = std::any_of(entries.begin(), entries.end(),
+                              [](const CpuidEntry& e) { return e.function == 0x1f; });
+    bool has_b = std::any_of(entries.begin(), entries.end(),
+                             [](const CpuidEntry& e) { return e.function == 0xb; });
+    std::erase_if(entries,
+                  [](const CpuidEntry& e) { return e.function == 0xb || e.function == 0x1f; });
+    for (uint32_t function : {0xbu, 0x1fu}) {
+        if ((function == 0xb && !has_b) || (function == 0x1f && !has_1f)) {
+            continue;
+        }
+        // One thread per core (level 1, SMT), all cores in one package
+        // (level 2, core), then the invalid level that ends the list.
+        entries.push_back({function, 0, kSignificantIndex, 0, 1, (1u << 8) | 0, vcpu_id});
+        entries.push_back(
+            {function, 1, kSignificantIndex, topology_bits, vcpu_count, (2u << 8) | 1, vcpu_id});
+        entries.push_back({function, 2, kSignificantIndex, 0, 0, 2, vcpu_id});
+    }
+
     if (config.tsc_khz != 0) {
         // The hypervisor timing leaf (as VMware and QEMU define it): TSC and
         // local APIC timer frequencies in kHz; KVM's APIC timer runs at 1 GHz.

@@ -273,3 +273,21 @@ TEST_CASE("guest_cpuid publishes the TSC frequency in the timing leaf", "[cpuid]
         CHECK(e.function != 0x40000010);
     }
 }
+
+TEST_CASE("guest_cpuid writes leaf 0xB whole when KVM reports only its first subleaf", "[cpuid]") {
+    auto base = supported();
+    std::erase_if(base, [](const CpuidEntry& e) { return e.function == 0xb && e.index > 0; });
+    auto entries = guest_cpuid(base, {}, 3, 4);
+    CHECK(leaf(entries, 0xb, 0).ecx == (1u << 8));
+    CHECK(leaf(entries, 0xb, 1).ecx == ((2u << 8) | 1));
+    CHECK(leaf(entries, 0xb, 1).ebx == 4);
+    CHECK(leaf(entries, 0xb, 1).eax == 2);
+    CHECK(leaf(entries, 0xb, 1).edx == 3);          // x2APIC ID in every subleaf
+    CHECK(leaf(entries, 0xb, 2).ecx == 2);          // level type 0: the end
+    CHECK((leaf(entries, 0xb, 1).flags & 1) == 1);  // the index matters
+    int count = 0;
+    for (const auto& e : entries) {
+        count += e.function == 0xb;
+    }
+    CHECK(count == 3);
+}
