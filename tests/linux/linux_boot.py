@@ -179,6 +179,33 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
             (r"vmm: virtio-console: .*tx_bytes=[1-9]", "the VMM carried console output"),
             (r"first serial byte\s+never", "nothing went through the 8250"),
         ]
+    elif scenario in ("rootfs_rw", "rootfs_ro"):
+        read_only = scenario == "rootfs_ro"
+        root_image = os.path.join(workdir, "rootfs.ext4")
+        shutil.copyfile(os.path.join(rootfs_dir, "rootfs.ext4"), root_image)
+        second = os.path.join(workdir, "second.img")
+        with open(second, "wb") as f:
+            f.truncate(3 * 1024 * 1024)  # 6144 sectors
+        # On a real host userspace runs: write a file (which must fail on a
+        # read-only root), report vdb's size, and let the host check the image.
+        script = ("cat /sys/block/vdb/size > /dev/console; "
+                  "echo vmm-test-data > /written.txt && sync")
+        run = " vmm.run=" + base64.b64encode(script.encode()).decode()
+        if pvm:
+            run = ""
+        if read_only:
+            command = base + ["--cmdline", cmdline + " root=/dev/vda ro" + run,
+                              "--drive", f"path={root_image},ro,id=rootfs"]
+        else:
+            command = base + ["--cmdline", cmdline + run, "--rootfs", root_image]
+        command += ["--drive", f"path={second},id=second"]
+        checks += [
+            (r"virtio_blk virtio0: \[vda\] 65536 512-byte logical blocks", "vda has the image's size"),
+            (r"virtio_blk virtio1: \[vdb\] 6144 512-byte logical blocks", "vdb has the second image's size"),
+            (r"VFS: Mounted root \(ext4 filesystem\)" + (" readonly" if read_only else ""),
+             "the ext4 root was mounted " + ("read-only" if read_only else "read-write")),
+            (r"Run /sbin/init as init process", "the kernel reached init"),
+        ]
     else:
         print(f"unknown scenario {scenario}")
         return 2
