@@ -72,6 +72,9 @@ CliResult parse_command_line(int argc, char** argv) {
     app.add_flag("--rng,!--no-rng", config.rng,
                  "virtio-rng, entropy from getrandom(2) so the guest's RNG is ready at boot "
                  "(default on)");
+    app.add_flag("--acpi", config.acpi,
+                 "Also describe the machine with ACPI tables (hardware-reduced: no PIC/PIT; the "
+                 "DSDT lists the serial port and virtio devices instead of the command line)");
     app.add_option("--kvm-device", config.kvm_device, "KVM device node")->default_val("/dev/kvm");
     app.add_flag("--boot-trace", config.boot_trace,
                  "Print the time from VMM start to each boot milestone on exit");

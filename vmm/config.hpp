@@ -31,6 +31,9 @@ struct VmConfig {
     std::vector<NetConfig> nets;  // eth0, eth1, ...
     ConsoleKind console = ConsoleKind::Serial;
     bool rng = true;  // virtio-rng, so the guest's RNG is ready at boot
+    // ACPI tables (hardware-reduced FADT, MADT, DSDT with the devices) next
+    // to the MP table; off by default (see README, "CPUs and tables").
+    bool acpi = false;
     x86::BootEntry boot_entry = x86::BootEntry::Auto;
     std::string kvm_device = "/dev/kvm";
     bool boot_trace = false;

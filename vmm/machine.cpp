@@ -6,9 +6,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "arch/x86_64/acpi.hpp"
 #include "arch/x86_64/cpuid.hpp"
 #include "arch/x86_64/e820.hpp"
 #include "arch/x86_64/layout.hpp"
+#include "arch/x86_64/mptable.hpp"
 #include "arch/x86_64/regs.hpp"
 #include "devices/legacy/debug_device.hpp"
 #include "devices/legacy/i8042.hpp"
@@ -145,7 +147,10 @@ Machine::Machine(const VmConfig& config, BootTrace& trace)
     if (pvm_profile_) {
         cmdline.append(kPvmCmdline);
     }
-    cmdline.append(virtio_devices_->kernel_cmdline());
+    if (!config.acpi) {
+        // With ACPI the DSDT describes the virtio devices instead.
+        cmdline.append(virtio_devices_->kernel_cmdline());
+    }
     bool has_root_drive = !config.drives.empty() && config.drives.front().is_root;
     if (has_root_drive && !cmdline.has_key("root")) {
         cmdline.append(config.drives.front().read_only ? "root=/dev/vda ro" : "root=/dev/vda rw");
@@ -154,6 +159,16 @@ Machine::Machine(const VmConfig& config, BootTrace& trace)
 
     x86::BootRequest request{config.kernel_path, config.initrd_path, cmdline_, config.boot_entry};
     x86::BootSetup boot = x86::setup_boot(*memory_, request);
+    // The MP table lets every guest (acpi=off included) find all vCPUs.
+    x86::write_mp_table(*memory_, config.vcpu_count);
+    if (config.acpi) {
+        std::vector<x86::AcpiVirtioMmio> devices;
+        for (size_t i = 0; i < virtio_devices_->transports().size(); ++i) {
+            devices.push_back({VirtioMmioDevices::kBase + i * MmioTransport::kSize,
+                               MmioTransport::kSize, uint32_t(VirtioMmioDevices::kFirstIrq + i)});
+        }
+        x86::write_acpi_tables(*memory_, config.vcpu_count, devices);
+    }
     setup_vcpus(boot);
 }
 

@@ -8,6 +8,8 @@
                  thread and fd counts are the same after the cycles as before
                  (nothing leaks); then SIGTERM while paused exits within 1 s
                  with status 143.
+  pause-during-startup  smp on 8 vCPUs, paused and resumed every 50 ms while
+                 the boot CPU sends INIT/SIPI: every AP still comes up.
   counters       pause_counters on 2 vCPUs, paused and resumed (state written
                  back) ten times while the CPUs count: no increment lost, no
                  register corrupted (the guest checks), exit 0.
@@ -130,6 +132,27 @@ def case_counters(vmm, guests):
     return 0
 
 
+def case_pause_during_startup(vmm, guests):
+    """Pauses every 50 ms while the boot CPU starts 8 APs: no INIT/SIPI is lost."""
+    vm = Running([vmm, "--kernel", os.path.join(guests, "smp-pvh.elf"), "--cpus", "8",
+                  "--cmdline", "cpus=8 acpi=0"])
+    if not vm.wait_for(r"smp: expecting 8 cpus", 30):
+        vm.proc.kill()
+        return fail("the smp guest never started", vm.text)
+    pauses = 0
+    while vm.proc.poll() is None and "cpus online" not in vm.text and pauses < 200:
+        vm.proc.send_signal(signal.SIGUSR1)
+        vm.wait_for(r"$^", 0.025)
+        vm.proc.send_signal(signal.SIGUSR2)
+        vm.wait_for(r"$^", 0.025)
+        pauses += 1
+    status = vm.finish(timeout=60)
+    if status != 0 or "smp: 8 cpus online" not in vm.text or "smp: PASS" not in vm.text:
+        return fail(f"smp with pauses during AP start-up failed (exit {status})", vm.text)
+    print(f"ok: 8 CPUs came online across {pauses} pause/resume cycles during start-up")
+    return 0
+
+
 def main():
     vmm, guests, case = sys.argv[1:4]
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -139,6 +162,8 @@ def main():
         return case_pause_resume(vmm, guests)
     if case == "counters":
         return case_counters(vmm, guests)
+    if case == "pause-during-startup":
+        return case_pause_during_startup(vmm, guests)
     print(f"unknown case {case}")
     return 2
 
