@@ -8,6 +8,8 @@ Usage: linux_boot.py VMM SCENARIO
   net:        virtio-net on a tap in a private namespace: ip= configures eth0,
               netconsole sends the kernel log to the host side as UDP.
   hvc:        --console virtio with console=hvc0: the boot log over virtio-console.
+  smp2, smp4: --cpus 2 / 4: the kernel finds every CPU in the MP table and
+              brings them all online (on real hosts nproc agrees).
 
 Kernel and images come from $VMM_TEST_KERNEL_DIR and $VMM_TEST_ROOTFS_DIR
 (tools/test sets them from kernel-images/build-kernel and build-rootfs);
@@ -163,6 +165,19 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
             checks += [(r"NET-PING-OK", "the guest pinged the host"),
                        (r"HWRNG-BYTES 64", "/dev/hwrng is readable")]
             after_run.append(("TCP transfers each way arrived intact", transfers_ok))
+    elif scenario in ("smp2", "smp4"):
+        n = int(scenario[3:])
+        command = base + ["--initrd", uncompressed_initramfs(), "--cmdline", cmdline,
+                          "--cpus", str(n)]
+        if not pvm:
+            command[command.index("--cmdline") + 1] = cmdline + " vmm.run=" + base64.b64encode(
+                b"echo NPROC $(nproc)").decode()
+            checks.append((rf"NPROC {n}\b", "userspace sees every CPU (nproc)"))
+        checks += [
+            (r"found SMP MP-table at", "the kernel found the VMM's MP table"),
+            (rf"smp: Brought up 1 node, {n} CPUs", f"the kernel brought all {n} CPUs online"),
+            (r"Run /init as init process", "the kernel reached init"),
+        ]
     elif scenario == "hvc":
         hvc_cmdline = "console=hvc0 reboot=k panic=-1"
         command = base + ["--initrd", uncompressed_initramfs(), "--cmdline", hvc_cmdline,
