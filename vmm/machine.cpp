@@ -110,6 +110,14 @@ void Machine::follow_pause_signals(boost::asio::signal_set& signals) {
                 fmt::print(stderr,
                            "vmm: paused: {} vCPU(s) out of KVM_RUN, state saved ({} MSRs each)\n",
                            vcpus_.size(), msrs);
+                if (config_.verbose) {
+                    // Where each vCPU stopped: for debugging a stuck guest.
+                    for (size_t i = 0; i < vcpu_states_.size(); ++i) {
+                        const VcpuState& state = vcpu_states_[i];
+                        fmt::print(stderr, "vmm:   vCPU {}: rip {:#x} rsp {:#x} mp_state {}\n", i,
+                                   state.regs.rip, state.regs.rsp, state.mp_state.mp_state);
+                    }
+                }
             } else if (number == SIGUSR2 && paused_) {
                 resume(true);
                 fmt::print(stderr, "vmm: resumed (state written back)\n");

@@ -57,6 +57,11 @@ constexpr std::array kFeatures{
     CpuFeature{"abm", 0x80000001, 0, ECX, 5},
     CpuFeature{"pdpe1gb", 0x80000001, 0, EDX, 26},
     CpuFeature{"rdtscp", 0x80000001, 0, EDX, 27},
+    // KVM paravirtual features (leaf 0x40000001 EAX), named as Linux's
+    // kvm-guest code calls them.
+    CpuFeature{"kvm_pv_tlb_flush", 0x40000001, 0, EAX, 9},
+    CpuFeature{"kvm_pv_send_ipi", 0x40000001, 0, EAX, 11},
+    CpuFeature{"kvm_pv_sched_yield", 0x40000001, 0, EAX, 13},
 };
 
 // Features that make no sense once another is gone (Linux's cpuid_deps).
@@ -150,7 +155,12 @@ std::vector<const CpuFeature*> profile_mask(CpuProfile profile) {
     if (profile == CpuProfile::Host) {
         return {};
     }
-    return parse_cpuid_mask("cx16,xsave,smap,fsgsbase,pcid,invpcid,rdrand,rdseed,rdpid,popcnt");
+    // The PV IPI, TLB-flush and yield hypercalls (vmcall) hang secondary
+    // CPUs under PVM's emulator: an AP that sends its first IPI that way
+    // never gets past the vmcall, and Linux never finishes SMP bring-up.
+    return parse_cpuid_mask(
+        "cx16,xsave,smap,fsgsbase,pcid,invpcid,rdrand,rdseed,rdpid,popcnt,kvm_pv_tlb_flush,"
+        "kvm_pv_send_ipi,kvm_pv_sched_yield");
 }
 
 std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,

@@ -227,13 +227,14 @@ TEST_CASE("parse_cpuid_mask rejects unknown names and lists the known ones", "[c
 TEST_CASE("profile_mask lists the PVM features and nothing for host", "[cpuid]") {
     CHECK(vmm::x86::profile_mask(CpuProfile::Host).empty());
     auto pvm = vmm::x86::profile_mask(CpuProfile::Pvm);
-    CHECK(pvm.size() == 10);
+    CHECK(pvm.size() == 13);
     std::vector<std::string> names;
     for (const auto* feature : pvm) {
         names.emplace_back(feature->name);
     }
     CHECK_THAT(names, Catch::VectorContains(std::string("cx16")));
     CHECK_THAT(names, Catch::VectorContains(std::string("smap")));
+    CHECK_THAT(names, Catch::VectorContains(std::string("kvm_pv_send_ipi")));
     CHECK_THAT(names, Catch::VectorContains(std::string("popcnt")));
 }
 
@@ -290,4 +291,17 @@ TEST_CASE("guest_cpuid writes leaf 0xB whole when KVM reports only its first sub
         count += e.function == 0xb;
     }
     CHECK(count == 3);
+}
+
+TEST_CASE("guest_cpuid PVM profile hides KVM's PV IPI hypercalls", "[cpuid]") {
+    auto base = supported();
+    base.push_back({0x40000001, 0, 0, 0x01ffffff, 0, 0, 0});
+    CpuidConfig config;
+    config.profile = CpuProfile::Pvm;
+    auto entries = guest_cpuid(base, config, 0, 2);
+    uint32_t eax = leaf(entries, 0x40000001).eax;
+    CHECK((eax & (1u << 11)) == 0);  // PV_SEND_IPI
+    CHECK((eax & (1u << 9)) == 0);   // PV_TLB_FLUSH
+    CHECK((eax & (1u << 3)) != 0);   // kvmclock stays
+    CHECK((leaf(guest_cpuid(base, {}, 0, 2), 0x40000001).eax & (1u << 11)) != 0);
 }
