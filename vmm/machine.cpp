@@ -296,7 +296,12 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
         }
         fd.set_cpuid(x86::guest_cpuid(supported, cpuid_config, id, config_.vcpu_count));
         x86::setup_msrs(fd, msrs);
-        x86::setup_fpu(fd);
+        // KVM's reset state already has the x87/SSE defaults; the explicit
+        // write (about 130 us each here) is kept for the boot CPU only, and
+        // the others start from INIT/SIPI with what KVM gives them.
+        if (id == 0) {
+            x86::setup_fpu(fd);
+        }
         x86::setup_lapic(fd);
         // Only the boot CPU starts at the kernel; the others wait in the
         // in-kernel LAPIC for INIT/SIPI.
