@@ -1,18 +1,16 @@
 #include "vmm/drive_config.hpp"
 
 #include "vmm/error.hpp"
+#include "vmm/option_list.hpp"
 
 namespace vmm {
 
 DriveConfig parse_drive_option(const std::string& text) {
     DriveConfig drive;
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t comma = text.find(',', start);
-        std::string part = text.substr(start, comma == std::string::npos ? comma : comma - start);
-        size_t equals = part.find('=');
-        std::string key = part.substr(0, equals);
-        std::string value = equals == std::string::npos ? "" : part.substr(equals + 1);
+    for (const OptionPart& option : split_option_list(text)) {
+        const std::string& key = option.key;
+        const std::string& value = option.value;
+        const std::string& part = option.text;
         if (key == "path" && !value.empty()) {
             drive.path = value;
         } else if (key == "id" && !value.empty()) {
@@ -31,10 +29,6 @@ DriveConfig parse_drive_option(const std::string& text) {
                             "path=PATH[,ro][,id=NAME][,io=sync|uring])",
                             text, part));
         }
-        if (comma == std::string::npos) {
-            break;
-        }
-        start = comma + 1;
     }
     if (drive.path.empty()) {
         throw Error(fmt::format("--drive {}: path=PATH is required", text));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "vmm/error.hpp"
+#include "vmm/option_list.hpp"
 
 namespace vmm {
 
@@ -13,14 +14,10 @@ NetConfig parse_net_option(const std::string& text) {
         return Error(
             fmt::format("--net {}: {} (expected tap=NAME[,mac=MAC] or fd=N[,mac=MAC])", text, why));
     };
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t comma = text.find(',', start);
-        std::string part = text.substr(start, comma == std::string::npos ? comma : comma - start);
-        size_t equals = part.find('=');
-        std::string key = part.substr(0, equals);
-        std::string value = equals == std::string::npos ? "" : part.substr(equals + 1);
-        if (key == "tap" && equals != std::string::npos) {
+    for (const OptionPart& option : split_option_list(text)) {
+        const std::string& key = option.key;
+        const std::string& value = option.value;
+        if (key == "tap" && option.has_value) {
             if (value.empty()) {
                 throw usage("the tap name is empty");
             }
@@ -29,7 +26,7 @@ NetConfig parse_net_option(const std::string& text) {
             }
             net.tap_name = value;
             have_tap = true;
-        } else if (key == "fd" && equals != std::string::npos) {
+        } else if (key == "fd" && option.has_value) {
             if (value.empty() || value.size() > 9 ||
                 value.find_first_not_of("0123456789") != std::string::npos) {
                 throw usage(fmt::format("fd '{}' is not a file descriptor number", value));
@@ -39,19 +36,15 @@ NetConfig parse_net_option(const std::string& text) {
                 throw usage(fmt::format("fd {} is stdin, stdout or stderr", net.tap_fd));
             }
             have_tap = true;
-        } else if (key == "mac" && equals != std::string::npos) {
+        } else if (key == "mac" && option.has_value) {
             try {
                 net.mac = MacAddress::parse(value);
             } catch (const Error& e) {
                 throw Error(fmt::format("--net {}: {}", text, e.what()));
             }
         } else {
-            throw usage(fmt::format("cannot understand '{}'", part));
+            throw usage(fmt::format("cannot understand '{}'", option.text));
         }
-        if (comma == std::string::npos) {
-            break;
-        }
-        start = comma + 1;
     }
     if (!have_tap) {
         throw usage("a tap is required");

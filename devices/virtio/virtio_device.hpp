@@ -3,9 +3,12 @@
 // this interface.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,6 +24,19 @@ class VirtioInterrupt {
     virtual void signal_used_queue() = 0;
     virtual void signal_config_change() = 0;
 };
+
+// What a driver reading `out.size()` config bytes at `offset` gets from a
+// device's config struct; bytes past its end are left alone (the transport
+// clamps first, this stays safe without it).
+template <typename Config>
+void copy_config(const Config& config, uint64_t offset, std::span<uint8_t> out) {
+    static_assert(std::is_trivially_copyable_v<Config>);
+    if (offset >= sizeof(Config)) {
+        return;
+    }
+    size_t length = std::min<size_t>(out.size(), sizeof(Config) - offset);
+    std::memcpy(out.data(), reinterpret_cast<const uint8_t*>(&config) + offset, length);
+}
 
 class VirtioDevice {
   public:

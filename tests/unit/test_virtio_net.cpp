@@ -377,3 +377,24 @@ TEST_CASE("virtio-net keeps staging when the buffers cannot hold the largest fra
     CHECK(f.device->counters().rx_frames == 2);
     CHECK(f.driver.used_idx(NetDevice::kRxQueue) == 4);  // 8012 bytes: two buffers each
 }
+
+TEST_CASE("virtio-net drops a transmit frame in more buffers than writev takes") {
+    Fixture f(bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_F_RING_INDIRECT_DESC));
+    // An indirect table of 1100 one-byte buffers after the header: 1101 iovecs.
+    std::vector<MultiQueueDriver::Desc> descs{f.driver.readable(std::vector<uint8_t>(12))};
+    for (int i = 0; i < 1100; ++i) {
+        descs.push_back(f.driver.readable({uint8_t(i)}));
+    }
+    uint64_t table = f.driver.alloc(16 * descs.size());
+    for (size_t i = 0; i < descs.size(); ++i) {
+        uint16_t flags = i + 1 < descs.size() ? VIRTQ_DESC_F_NEXT : 0;
+        f.driver.memory().write_obj(GuestAddress(table + 16 * i),
+                                    VirtqDesc{descs[i].addr, descs[i].len, flags, uint16_t(i + 1)});
+    }
+    f.driver.add_chain(NetDevice::kTxQueue,
+                       {{table, uint32_t(16 * descs.size()), VIRTQ_DESC_F_INDIRECT}});
+    f.device->process_queue(NetDevice::kTxQueue);
+    CHECK(f.driver.used_idx(NetDevice::kTxQueue) == 1);
+    CHECK(f.device->counters().tx_dropped == 1);
+    CHECK(test::host_receive(f.host).empty());
+}

@@ -96,11 +96,7 @@ void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
     config.max_write_zeroes_sectors = UINT32_MAX;
     config.max_write_zeroes_seg = kMaxDiscardSegments;
     config.write_zeroes_may_unmap = 0;
-    if (offset >= sizeof(config)) {
-        return;
-    }
-    size_t length = std::min<size_t>(data.size(), sizeof(config) - offset);
-    std::memcpy(data.data(), reinterpret_cast<const uint8_t*>(&config) + offset, length);
+    copy_config(config, offset, data);
 }
 
 void BlockDevice::write_config(uint64_t, std::span<const uint8_t>) {

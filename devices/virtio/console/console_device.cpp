@@ -38,11 +38,7 @@ void ConsoleDevice::read_config(uint64_t offset, std::span<uint8_t> data) const 
     }
     config.max_nr_ports = 1;  // meaningful only with MULTIPORT; one port all the same
     config.emerg_wr = 0;      // write-only
-    if (offset >= sizeof(config)) {
-        return;
-    }
-    size_t length = std::min<size_t>(data.size(), sizeof(config) - offset);
-    std::memcpy(data.data(), reinterpret_cast<const uint8_t*>(&config) + offset, length);
+    copy_config(config, offset, data);
 }
 
 void ConsoleDevice::write_config(uint64_t offset, std::span<const uint8_t> data) {

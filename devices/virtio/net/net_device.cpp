@@ -81,11 +81,7 @@ void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
     config.status = link_up_ ? VIRTIO_NET_S_LINK_UP : 0;
     config.max_virtqueue_pairs = 1;
     config.mtu = static_cast<uint16_t>(mtu_);
-    if (offset >= sizeof(config)) {
-        return;
-    }
-    size_t length = std::min<size_t>(data.size(), sizeof(config) - offset);
-    std::memcpy(data.data(), reinterpret_cast<const uint8_t*>(&config) + offset, length);
+    copy_config(config, offset, data);
 }
 
 void NetDevice::write_config(uint64_t, std::span<const uint8_t>) {
@@ -237,8 +233,7 @@ ssize_t NetDevice::receive_direct() {
     rx_iov_.clear();
     uint64_t capacity = 0;
     // Only with room for the largest frame: a read never truncates one.
-    while (capacity < kMaxFrame && rx_iov_.size() < kMaxRxIov &&
-           (mergeable || rx_chains_.empty())) {
+    while (capacity < kMaxFrame && rx_iov_.size() < kMaxIov && (mergeable || rx_chains_.empty())) {
         auto chain = rx.pop(*memory_);
         if (!chain) {
             break;
@@ -251,7 +246,7 @@ ssize_t NetDevice::receive_direct() {
         capacity += chain->writable_bytes();
         rx_chains_.push_back(std::move(*chain));
     }
-    if (capacity < kMaxFrame || rx_iov_.size() > kMaxRxIov) {
+    if (capacity < kMaxFrame || rx_iov_.size() > kMaxIov) {
         rx.set_next_avail(first_avail);
         return kNotTried;
     }
@@ -263,8 +258,9 @@ ssize_t NetDevice::receive_direct() {
         return n;
     }
     // The chains the frame filled, in order; the rest go back to the driver.
+    // readv fills at most the iovecs' total, which is the chains' capacity.
     uint16_t used = 0;
-    for (uint64_t covered = 0; covered < uint64_t(n); ++used) {
+    for (uint64_t covered = 0; covered < uint64_t(n) && used < rx_chains_.size(); ++used) {
         covered += rx_chains_[used].writable_bytes();
     }
     // num_buffers (the tap leaves it alone), before any of it is used.
@@ -357,7 +353,9 @@ bool NetDevice::process_tx() {
                 "transmit chain {} has {} bytes, less than the {}-byte virtio-net header",
                 chain->head(), length, NetBackend::kVnetHeaderSize));
         }
-        if (length > kMaxFrame || !link_up_) {
+        // Too long for any tap, or (through an indirect table) in more
+        // buffers than one writev takes: dropped, as the tap would.
+        if (length > kMaxFrame || chain->buffers().size() > kMaxIov || !link_up_) {
             ++counters_.tx_dropped;
         } else {
             ChainReader reader(*memory_, *chain);

@@ -49,7 +49,7 @@ class NetDevice : public VirtioDevice {
     // guest's buffers (when they can hold kMaxFrame); smaller ones are
     // staged and copied, which spares popping buffers a small frame won't use.
     static constexpr size_t kDirectThreshold = 4096;
-    static constexpr size_t kMaxRxIov = 1024;  // IOV_MAX
+    static constexpr size_t kMaxIov = 1024;  // IOV_MAX: readv/writev take no more
 
     struct Counters {
         uint64_t rx_frames = 0, rx_bytes = 0;
