@@ -1,11 +1,10 @@
 #include "devices/virtio/mmio_transport.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "devices/virtio/virtio_spec.hpp"
+#include "vmm/logger.hpp"
 
 namespace vmm {
 
@@ -286,8 +285,7 @@ VirtioDevice::Metrics MmioTransport::metrics() const {
 void MmioTransport::set_needs_reset_locked(const std::string& why) {
     ++violations_;
     if (!reported_violation_) {
-        fmt::print(stderr, "vmm: {}: guest broke the virtio protocol, device needs reset: {}\n",
-                   name_, why);
+        log_warning("{}: guest broke the virtio protocol, device needs reset: {}", name_, why);
         reported_violation_ = true;
     }
     status_ |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include <fmt/format.h>
+#include "vmm/logger.hpp"
 
 namespace vmm {
 
@@ -30,10 +30,8 @@ void ConsoleOutput::write(std::span<const uint8_t> bytes) {
             }
         }
         int error = n < 0 ? errno : EIO;  // write() of 0 bytes: treat as an I/O error
-        fmt::print(stderr,
-                   "vmm: virtio-console: cannot write the guest's output ({}); "
-                   "dropping it from now on\n",
-                   std::strerror(error));
+        log_error("virtio-console: cannot write the guest's output ({}); dropping it from now on",
+                  std::strerror(error));
         failed_ = true;
     }
     dropped_ += bytes.size() - done;

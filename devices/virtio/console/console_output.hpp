@@ -1,6 +1,6 @@
 // Where the virtio console's output goes: a host fd the VMM lends (stdout),
 // written to the end on the calling thread. After the first write error the
-// output is dropped (said once on stderr, and counted): the guest carries on.
+// output is dropped (said once in the log, and counted): the guest carries on.
 #pragma once
 
 #include <cstdint>
