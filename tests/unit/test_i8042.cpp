@@ -1,7 +1,9 @@
-// I8042: command byte, self-test, status and the 0xFE reset pulse.
+// I8042: command byte, self-test, status, the 0xFE reset pulse, the keyboard
+// port Linux probes and Ctrl+Alt+Del.
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <vector>
 
 #include "devices/legacy/i8042.hpp"
 
@@ -15,7 +17,8 @@ constexpr uint8_t kOutputFull = 0x01;
 
 struct Controller {
     int resets = 0;
-    I8042 device{[this] { ++resets; }};
+    int irqs = 0;
+    I8042 device{[this] { ++resets; }, [this] { ++irqs; }};
 
     uint8_t in(uint64_t offset) {
         std::array<uint8_t, 1> byte{0xee};
@@ -26,7 +29,22 @@ struct Controller {
         std::array<uint8_t, 1> byte{value};
         device.write(offset, byte);
     }
+    bool output_full() { return (in(kCommandPort)&kOutputFull) != 0; }
+    // Reads bytes while the status register says one is waiting.
+    std::vector<uint8_t> drain() {
+        std::vector<uint8_t> bytes;
+        while (output_full() && bytes.size() < 64) {
+            bytes.push_back(in(kDataPort));
+        }
+        return bytes;
+    }
+    void write_command_byte(uint8_t value) {
+        out(kCommandPort, 0x60);
+        out(kDataPort, value);
+    }
 };
+
+const std::vector<uint8_t> kCtrlAltDel = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
 
 }  // namespace
 
@@ -97,4 +115,202 @@ TEST_CASE("I8042 ignores accesses wider than a byte", "[i8042]") {
     std::array<uint8_t, 2> read{0, 0};
     kbd.device.read(kCommandPort, read);
     CHECK(read == std::array<uint8_t, 2>{0xff, 0xff});
+}
+
+TEST_CASE("I8042 Ctrl+Alt+Del: eight scan codes, one IRQ each", "[i8042]") {
+    Controller kbd;
+    CHECK_FALSE(kbd.output_full());
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK(kbd.irqs == 1);
+    std::vector<uint8_t> got;
+    while (kbd.output_full()) {
+        CHECK(kbd.irqs == static_cast<int>(got.size()) + 1);  // raised for the byte waiting
+        got.push_back(kbd.in(kDataPort));
+    }
+    CHECK(got == kCtrlAltDel);
+    CHECK(kbd.irqs == 8);
+    CHECK(kbd.in(kDataPort) == 0);
+    CHECK(kbd.irqs == 8);
+    CHECK(kbd.resets == 0);
+}
+
+TEST_CASE("I8042 Ctrl+Alt+Del without the keyboard interrupt bit is polled", "[i8042]") {
+    Controller kbd;
+    kbd.write_command_byte(0x44);
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK(kbd.drain() == kCtrlAltDel);
+    CHECK(kbd.irqs == 0);
+}
+
+TEST_CASE("I8042 a disabled keyboard holds its bytes until enabled", "[i8042]") {
+    Controller kbd;
+    kbd.out(kCommandPort, 0xad);
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK_FALSE(kbd.output_full());
+    CHECK(kbd.irqs == 0);
+    kbd.out(kCommandPort, 0x20);
+    CHECK(kbd.in(kDataPort) == 0x55);  // 0x45 | keyboard disabled
+    kbd.out(kCommandPort, 0xae);
+    CHECK(kbd.irqs == 1);
+    CHECK(kbd.drain() == kCtrlAltDel);
+    CHECK(kbd.irqs == 8);
+}
+
+TEST_CASE("I8042 enabling the interrupt with a key waiting raises IRQ 1", "[i8042]") {
+    Controller kbd;
+    kbd.write_command_byte(0x44);
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK(kbd.irqs == 0);
+    kbd.write_command_byte(0x45);
+    CHECK(kbd.irqs == 1);
+    CHECK(kbd.drain() == kCtrlAltDel);
+    CHECK(kbd.irqs == 8);
+}
+
+TEST_CASE("I8042 a controller answer does not lose a waiting key", "[i8042]") {
+    Controller kbd;
+    CHECK(kbd.device.send_ctrl_alt_del());
+    kbd.out(kCommandPort, 0x20);
+    CHECK(kbd.in(kDataPort) == 0x45);
+    CHECK(kbd.drain() == kCtrlAltDel);
+}
+
+TEST_CASE("I8042 keyboard commands are answered like a PS/2 keyboard", "[i8042]") {
+    Controller kbd;
+    using Bytes = std::vector<uint8_t>;
+    kbd.out(kDataPort, 0xf2);
+    CHECK(kbd.drain() == Bytes{0xfa, 0xab, 0x83});
+    CHECK(kbd.irqs == 3);
+    kbd.out(kDataPort, 0xff);
+    CHECK(kbd.drain() == Bytes{0xfa, 0xaa});
+    kbd.out(kDataPort, 0xf4);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0xed);  // set LEDs: the parameter is ACKed too
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0x07);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0xf3);
+    kbd.out(kDataPort, 0x00);
+    CHECK(kbd.drain() == Bytes{0xfa, 0xfa});
+    kbd.out(kDataPort, 0xf0);  // get scan code set
+    kbd.out(kDataPort, 0x00);
+    CHECK(kbd.drain() == Bytes{0xfa, 0xfa, 0x02});
+    kbd.out(kDataPort, 0xee);
+    CHECK(kbd.drain() == Bytes{0xee});
+    kbd.out(kDataPort, 0xfe);  // resend
+    CHECK(kbd.drain() == Bytes{0xee});
+    kbd.out(kDataPort, 0x01);
+    CHECK(kbd.drain() == Bytes{0xfe});
+    CHECK(kbd.resets == 0);
+}
+
+TEST_CASE("I8042 a keyboard with scanning off types nothing", "[i8042]") {
+    Controller kbd;
+    kbd.out(kDataPort, 0xf5);
+    CHECK(kbd.drain() == std::vector<uint8_t>{0xfa});
+    CHECK_FALSE(kbd.device.send_ctrl_alt_del());
+    CHECK_FALSE(kbd.output_full());
+    kbd.out(kDataPort, 0xf4);
+    CHECK(kbd.drain() == std::vector<uint8_t>{0xfa});
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK(kbd.drain() == kCtrlAltDel);
+}
+
+TEST_CASE("I8042 keyboard buffer is bounded", "[i8042]") {
+    Controller kbd;
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK_FALSE(kbd.device.send_ctrl_alt_del());
+    std::vector<uint8_t> twice = kCtrlAltDel;
+    twice.insert(twice.end(), kCtrlAltDel.begin(), kCtrlAltDel.end());
+    CHECK(kbd.drain() == twice);
+    CHECK(kbd.device.send_ctrl_alt_del());
+}
+
+TEST_CASE("I8042 output port: clearing bit 0 resets", "[i8042]") {
+    Controller kbd;
+    kbd.out(kCommandPort, 0xd0);
+    CHECK(kbd.in(kDataPort) == 0x03);
+    kbd.out(kCommandPort, 0xd1);
+    kbd.out(kDataPort, 0x03);
+    CHECK(kbd.resets == 0);
+    kbd.out(kCommandPort, 0xd1);
+    kbd.out(kDataPort, 0x02);
+    CHECK(kbd.resets == 1);
+}
+
+TEST_CASE("I8042 0xD2 puts a byte in the output buffer as the keyboard", "[i8042]") {
+    Controller kbd;
+    kbd.out(kCommandPort, 0xd2);
+    kbd.out(kDataPort, 0x42);
+    CHECK(kbd.irqs == 1);
+    CHECK(kbd.drain() == std::vector<uint8_t>{0x42});
+}
+
+// What Linux 6.1's i8042 and atkbd drivers do at boot, in order: the probe
+// must find the keyboard port, no AUX port, and a keyboard.
+TEST_CASE("I8042 passes Linux's i8042 and atkbd probe", "[i8042]") {
+    Controller kbd;
+    using Bytes = std::vector<uint8_t>;
+    // i8042_controller_check: flush finds nothing.
+    CHECK(kbd.drain().empty());
+    // i8042_controller_selftest (i8042.reset), then i8042_controller_init.
+    kbd.out(kCommandPort, 0xaa);
+    CHECK(kbd.drain() == Bytes{0x55});
+    kbd.out(kCommandPort, 0x20);
+    uint8_t ctr = kbd.in(kDataPort);
+    CHECK(ctr == 0x45);
+    CHECK((kbd.in(kCommandPort)&0x10) != 0);  // no keylock
+    ctr = (ctr | 0x10) & ~0x01;               // keyboard disabled, no interrupt
+    kbd.write_command_byte(ctr);
+    CHECK(kbd.drain().empty());
+    // i8042_check_aux: the loopback fails at once (no AUX-data bit), the AUX
+    // interface test reports an error: no AUX port.
+    kbd.out(kCommandPort, 0xd3);
+    kbd.out(kDataPort, 0x5a);
+    uint8_t status = kbd.in(kCommandPort);
+    CHECK((status & kOutputFull) != 0);
+    CHECK((status & 0x20) == 0);
+    kbd.out(kCommandPort, 0xa9);
+    CHECK(kbd.drain() == Bytes{0x02});
+    ctr = (ctr | 0x20) & ~0x02;
+    kbd.write_command_byte(ctr);
+    // i8042_enable_kbd_port.
+    ctr = (ctr & ~0x10) | 0x01;
+    kbd.write_command_byte(ctr);
+    CHECK(kbd.irqs == 0);
+    // atkbd_probe: GETID, RESET_DIS; atkbd_reset_state: LEDs, typematic;
+    // atkbd_activate: ENABLE. Each answer comes with IRQ 1.
+    kbd.out(kDataPort, 0xf2);
+    CHECK(kbd.drain() == Bytes{0xfa, 0xab, 0x83});
+    kbd.out(kDataPort, 0xf5);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0xed);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0x00);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0xf3);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0x00);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    kbd.out(kDataPort, 0xf4);
+    CHECK(kbd.drain() == Bytes{0xfa});
+    CHECK(kbd.irqs == 9);
+    // Then the VMM types Ctrl+Alt+Del, and the guest reboots with reboot=k.
+    CHECK(kbd.device.send_ctrl_alt_del());
+    CHECK(kbd.drain() == kCtrlAltDel);
+    CHECK(kbd.irqs == 17);
+    kbd.out(kCommandPort, 0xfe);
+    CHECK(kbd.resets == 1);
+}
+
+TEST_CASE("I8042 without a keyboard IRQ callback still types", "[i8042]") {
+    int resets = 0;
+    I8042 device{[&] { ++resets; }};
+    CHECK(device.send_ctrl_alt_del());
+    std::array<uint8_t, 1> byte{};
+    device.read(kCommandPort, byte);
+    CHECK((byte[0] & kOutputFull) != 0);
+    device.read(kDataPort, byte);
+    CHECK(byte[0] == 0x1d);
 }
