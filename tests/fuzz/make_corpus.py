@@ -6,7 +6,8 @@ the start of guest RAM, laid out by a small model of a virtio driver.
 fuzz_console seeds: a 32-byte header (both queues and a script of device
 calls, see fuzz_console.cpp) followed by guest RAM with both queues.
 fuzz_net seeds: a 24-byte header (both queues, see fuzz_net.cpp), the
-frames the host sends, then guest RAM with both queues. Run it
+frames the host sends, then guest RAM with both queues.
+fuzz_http seeds: the bytes a client sends to the API socket. Run it
 after changing an input format; the output is committed.
 """
 import os
@@ -210,6 +211,24 @@ def net_seeds():
     yield "tx_writable", net_seed(rx, tx, [])
 
 
+def http_seeds():
+    """fuzz_http input: one client's byte stream, requests as Firecracker clients send them."""
+    body = b'{"drive_id": "rootfs", "path_on_host": "/tmp/rootfs.ext4", "is_root_device": true}'
+    put = b"PUT /drives/rootfs HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+    put += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    yield "get", b"GET /machine-config HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    yield "put", put
+    yield "pipelined", (b"GET / HTTP/1.1\r\n\r\n" + put +
+                        b"PATCH /vm HTTP/1.1\r\nContent-Length: 20\r\n\r\n"
+                        b'{"state": "Paused"}\n' + b"GET /throw HTTP/1.1\r\nConnection: close\r\n\r\n")
+    yield "chunked", (b"PUT /actions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"10\r\n{\"action_type\": \r\n10;ext=1\r\n\"InstanceStart\"}\r\n0\r\n\r\n")
+    yield "expect", (b"PUT /boot-source HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 40\r\n"
+                     b"\r\n")
+    yield "http10", b"GET /version HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n"
+    yield "too_large", b"PUT /logger HTTP/1.1\r\nContent-Length: 10485760\r\n\r\n{"
+
+
 def write_seeds(name, blobs):
     here = os.path.dirname(os.path.abspath(__file__))
     out = os.path.join(here, "corpus", name)
@@ -223,6 +242,7 @@ def main():
     write_seeds("virtqueue", seeds())
     write_seeds("console", console_seeds())
     write_seeds("net", net_seeds())
+    write_seeds("http", http_seeds())
     return 0
 
 
