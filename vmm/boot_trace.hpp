@@ -11,7 +11,17 @@ namespace vmm {
 
 class BootTrace {
   public:
-    enum class Event { FirstKvmRun, FirstSerialByte, BootTimer, Exit, Count };
+    // ApiReady and InstanceStart are reported only when they happened (the
+    // API's socket listening; the VM being built, whatever asked for it).
+    enum class Event {
+        FirstKvmRun,
+        FirstSerialByte,
+        BootTimer,
+        Exit,
+        ApiReady,
+        InstanceStart,
+        Count
+    };
 
     BootTrace();
     // Records `event` unless it has been recorded already.
@@ -19,6 +29,7 @@ class BootTrace {
     // Nanoseconds since start, or -1 if never recorded.
     int64_t elapsed_ns(Event event) const;
     std::string report() const;
+    int64_t since_start_ns() const { return now_ns() - start_ns_; }
 
     static int64_t now_ns();
 

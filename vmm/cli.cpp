@@ -32,8 +32,33 @@ CliResult parse_command_line(int argc, char** argv) {
     std::string profile = "auto";
     std::string entry = "auto";
 
-    app.add_option("--kernel", config.kernel_path, "Guest kernel: ELF vmlinux or bzImage")
-        ->required();
+    LaunchOptions launch;
+    app.add_option("--kernel", config.kernel_path,
+                   "Guest kernel: ELF vmlinux or bzImage (boots at once; without it, give "
+                   "--config-file or --api-sock)");
+    std::string config_file, api_socket, log_path, level, module, metrics_path;
+    app.add_option("--config-file", config_file,
+                   "Boot from a Firecracker-style JSON configuration (boot-source, drives, "
+                   "machine-config, network-interfaces, logger, metrics, entropy, serial)");
+    app.add_option("--api-sock", api_socket,
+                   "Serve the Firecracker-compatible REST API on this Unix socket (mode 0600); "
+                   "without --kernel or --config-file the VM waits for InstanceStart");
+    bool no_api = false;
+    app.add_flag("--no-api", no_api, "Run without an API socket (the default without --api-sock)");
+    app.add_option("--id", launch.instance_id, "Instance id reported by GET / and in metrics");
+    app.add_option("--http-api-max-payload-size", launch.max_payload_bytes,
+                   "Largest API request body in bytes (default 51200)")
+        ->check(kWholeNumber);
+    app.add_option("--log-path", log_path, "Write the log to this file or named pipe");
+    app.add_option("--level", level,
+                   "Log level: Error, Warning, Info (default), Debug, Trace, Off");
+    bool show_level = false, show_log_origin = false;
+    app.add_flag("--show-level", show_level, "Put the level in each log line");
+    app.add_flag("--show-log-origin", show_log_origin, "Put the source file:line in each log line");
+    app.add_option("--module", module, "Log only lines from source paths containing this");
+    app.add_option("--metrics-path", metrics_path,
+                   "Write metrics as JSON lines to this file or named pipe (every 60 s and on "
+                   "FlushMetrics)");
     app.add_option("--initrd", initrd, "Initial ramdisk (initramfs) to load");
     app.add_option("--cmdline", cmdline,
                    fmt::format("Kernel command line (default: \"{}\")", kDefaultCmdline));
@@ -94,6 +119,57 @@ CliResult parse_command_line(int argc, char** argv) {
         return {std::nullopt, exit_status::kUsage};
     }
 
+    auto usage_error = [](const std::string& message) {
+        fmt::print(stderr, "vmm: error: {} (see --help)\n", message);
+        return CliResult{std::nullopt, exit_status::kUsage};
+    };
+    if (!config.kernel_path.empty() && !config_file.empty()) {
+        return usage_error("--kernel and --config-file both say what to boot: give one");
+    }
+    if (no_api && !api_socket.empty()) {
+        return usage_error("--no-api and --api-sock contradict each other");
+    }
+    if (config.kernel_path.empty() && config_file.empty() && api_socket.empty()) {
+        return usage_error("nothing to boot: give --kernel, --config-file or --api-sock");
+    }
+    if (app.count("--kernel") > 0 && config.kernel_path.empty()) {
+        return usage_error("--kernel: the path is empty");
+    }
+    launch.boot_now = !config.kernel_path.empty();
+    if (!config_file.empty()) {
+        launch.config_file = config_file;
+    }
+    if (!api_socket.empty()) {
+        launch.api_socket = api_socket;
+    }
+    if (!metrics_path.empty()) {
+        launch.metrics_path = metrics_path;
+    }
+    if (!log_path.empty() || !level.empty() || show_level || show_log_origin || !module.empty()) {
+        LoggerConfig logger;
+        if (!log_path.empty()) {
+            logger.log_path = log_path;
+        }
+        if (!level.empty()) {
+            std::optional<LogLevel> parsed = parse_log_level(level);
+            if (!parsed) {
+                return usage_error(fmt::format(
+                    "--level {}: not one of Error, Warning, Info, Debug, Trace, Off", level));
+            }
+            logger.level = *parsed;
+        }
+        logger.show_level = show_level;
+        logger.show_log_origin = show_log_origin;
+        if (!module.empty()) {
+            logger.module = module;
+        }
+        launch.logger = logger;
+    }
+    // Firecracker's machines have an entropy device only when configured.
+    if (!launch.boot_now && app.count("--rng") == 0) {
+        config.rng = false;
+    }
+
     try {
         if (!rootfs.empty()) {
             DriveConfig root;
@@ -125,7 +201,8 @@ CliResult parse_command_line(int argc, char** argv) {
     config.boot_entry = entry == "pvh"       ? x86::BootEntry::Pvh
                         : entry == "linux64" ? x86::BootEntry::Linux64
                                              : x86::BootEntry::Auto;
-    return {config, 0};
+    launch.config = config;
+    return {launch, 0};
 }
 
 }  // namespace vmm

@@ -16,6 +16,8 @@ enum class CpuProfileChoice { Auto, Host, Pvm };
 // Where the guest console lives: the 8250 (ttyS0), or virtio-console (hvc0;
 // the 8250 then stays for early boot messages only).
 enum class ConsoleKind { Serial, Virtio };
+// Backing of guest memory: 4 KiB pages, or transparent huge pages (madvise).
+enum class HugePages { None, Transparent };
 
 struct VmConfig {
     std::string kernel_path;
@@ -24,12 +26,17 @@ struct VmConfig {
     std::optional<std::string> cmdline;
     uint64_t memory_mib = 128;
     uint32_t vcpu_count = 1;
+    HugePages huge_pages = HugePages::None;
+    // Memory slots log dirty pages (KVM_MEM_LOG_DIRTY_PAGES), for snapshots.
+    bool track_dirty_pages = false;
     CpuProfileChoice cpu_profile = CpuProfileChoice::Auto;
     std::string cpuid_mask;  // comma-separated feature names
     // Block drives in guest order (vda, vdb, ...); the root drive comes first.
     std::vector<DriveConfig> drives;
     std::vector<NetConfig> nets;  // eth0, eth1, ...
     ConsoleKind console = ConsoleKind::Serial;
+    // The 8250's output goes to this file or named pipe instead of stdout.
+    std::optional<std::string> serial_out_path;
     bool rng = true;  // virtio-rng, so the guest's RNG is ready at boot
     // ACPI tables (hardware-reduced FADT, MADT, DSDT with the devices) next
     // to the MP table; off by default (see README, "CPUs and tables").

@@ -1,6 +1,7 @@
 // A block drive as the user configured it (--rootfs, --drive).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,12 @@ struct DriveConfig {
     bool read_only = false;
     bool is_root = false;
     BlockEngineKind io = BlockEngineKind::Auto;
+    // Root drive only: root=PARTUUID=... instead of root=/dev/vda.
+    std::optional<std::string> partuuid;
+    // Firecracker's cache_type: "Writeback" promises flushes reach the disk;
+    // "Unsafe" allows dropping them. Both are served the same way (flushes are
+    // always honoured), so this only round-trips through the API.
+    bool cache_writeback = false;
 };
 
 // Parses "path=PATH[,ro][,id=NAME][,io=sync|uring]"; throws Error naming the

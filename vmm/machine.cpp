@@ -1,5 +1,6 @@
 #include "vmm/machine.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "devices/virtio/rng/rng_device.hpp"
 #include "vmm/console_input.hpp"
 #include "vmm/kernel_cmdline.hpp"
+#include "vmm/logger.hpp"
 #include "vmm/terminal.hpp"
 
 namespace vmm {
@@ -107,20 +109,19 @@ void Machine::follow_pause_signals(boost::asio::signal_set& signals) {
             if (number == SIGUSR1 && !paused_) {
                 pause();
                 size_t msrs = vcpu_states_.empty() ? 0 : vcpu_states_.front().msrs.size();
-                fmt::print(stderr,
-                           "vmm: paused: {} vCPU(s) out of KVM_RUN, state saved ({} MSRs each)\n",
-                           vcpus_.size(), msrs);
+                log_info("paused: {} vCPU(s) out of KVM_RUN, state saved ({} MSRs each)",
+                         vcpus_.size(), msrs);
                 if (config_.verbose) {
                     // Where each vCPU stopped: for debugging a stuck guest.
                     for (size_t i = 0; i < vcpu_states_.size(); ++i) {
                         const VcpuState& state = vcpu_states_[i];
-                        fmt::print(stderr, "vmm:   vCPU {}: rip {:#x} rsp {:#x} mp_state {}\n", i,
-                                   state.regs.rip, state.regs.rsp, state.mp_state.mp_state);
+                        log_info("  vCPU {}: rip {:#x} rsp {:#x} mp_state {}", i, state.regs.rip,
+                                 state.regs.rsp, state.mp_state.mp_state);
                     }
                 }
             } else if (number == SIGUSR2 && paused_) {
                 resume(true);
-                fmt::print(stderr, "vmm: resumed (state written back)\n");
+                log_info("resumed (state written back)");
             }
         } catch (const Error& e) {
             exit_.request(exit_status::kError, e.what(), true);
@@ -141,8 +142,8 @@ void Machine::follow_terminal_size(boost::asio::signal_set& resize) {
     });
 }
 
-Machine::Machine(const VmConfig& config, BootTrace& trace)
-    : config_(config), trace_(trace), kvm_(config.kvm_device) {
+Machine::Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop)
+    : config_(config), trace_(trace), loop_(loop), kvm_(config.kvm_device) {
     bool pvm_host = Kvm::host_is_pvm();
     pvm_profile_ = config.cpu_profile == CpuProfileChoice::Pvm ||
                    (config.cpu_profile == CpuProfileChoice::Auto && pvm_host);
@@ -161,7 +162,9 @@ Machine::Machine(const VmConfig& config, BootTrace& trace)
     }
     bool has_root_drive = !config.drives.empty() && config.drives.front().is_root;
     if (has_root_drive && !cmdline.has_key("root")) {
-        cmdline.append(config.drives.front().read_only ? "root=/dev/vda ro" : "root=/dev/vda rw");
+        const DriveConfig& root = config.drives.front();
+        std::string device = root.partuuid ? "PARTUUID=" + *root.partuuid : "/dev/vda";
+        cmdline.append(fmt::format("root={} {}", device, root.read_only ? "ro" : "rw"));
     }
     cmdline_ = cmdline.str();
 
@@ -181,7 +184,9 @@ Machine::Machine(const VmConfig& config, BootTrace& trace)
 }
 
 Machine::~Machine() {
-    stop_all();
+    for (auto& vcpu : vcpus_) {
+        vcpu->kick();
+    }
     for (auto& vcpu : vcpus_) {
         vcpu->join();
     }
@@ -212,9 +217,14 @@ void Machine::setup_vm() {
     // each slot change waits for an SRCU grace period (milliseconds).
     memory_ = std::make_unique<GuestMemory>(
         GuestMemory::create(x86::guest_ram_regions(config_.memory_mib << 20)));
+    if (config_.huge_pages == HugePages::Transparent) {
+        memory_->advise_huge_pages();
+    }
+    uint32_t flags = config_.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     uint32_t slot = 0;
     for (const auto& region : memory_->regions()) {
-        vm_->set_user_memory_region(slot++, region.start(), region.size(), region.host_address());
+        vm_->set_user_memory_region(slot++, region.start(), region.size(), region.host_address(),
+                                    flags);
     }
     vm_->create_irqchip();
     vm_->create_pit2();
@@ -222,19 +232,33 @@ void Machine::setup_vm() {
 
 void Machine::setup_devices() {
     const VmFd& vm = *vm_;
+    if (config_.serial_out_path) {
+        // A file or a named pipe with a reader, as Firecracker's serial_out_path.
+        int fd = ::open(config_.serial_out_path->c_str(),
+                        O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            throw_errno(fmt::format("serial_out_path {}", *config_.serial_out_path));
+        }
+        serial_out_ = UniqueFd(fd);
+    }
+    int serial_fd = serial_out_.get() >= 0 ? serial_out_.get() : STDOUT_FILENO;
     serial_ = std::make_shared<Serial8250>(
         [&vm] {
             vm.set_irq_line(x86::kCom1Irq, true);
             vm.set_irq_line(x86::kCom1Irq, false);
         },
-        [this](std::span<const uint8_t> bytes) {
+        [this, serial_fd](std::span<const uint8_t> bytes) {
             trace_.mark(BootTrace::Event::FirstSerialByte);
-            write_all(STDOUT_FILENO, bytes);
+            write_all(serial_fd, bytes);
         });
     pio_bus_.insert(x86::kCom1Port, 8, serial_);
 
     auto reset = [this] { exit_.request(exit_status::kGuestStopped, "guest reset (i8042)"); };
-    pio_bus_.insert(x86::kI8042Port, 5, std::make_shared<I8042>(reset));
+    i8042_ = std::make_shared<I8042>(reset, [&vm] {
+        vm.set_irq_line(x86::kKeyboardIrq, true);
+        vm.set_irq_line(x86::kKeyboardIrq, false);
+    });
+    pio_bus_.insert(x86::kI8042Port, 5, i8042_);
 
     DebugDevice::Callbacks debug{
         [this](uint8_t status) {
@@ -259,12 +283,12 @@ void Machine::setup_devices() {
         std::unique_ptr<Tap> tap =
             net.tap_fd >= 0 ? Tap::adopt(net.tap_fd) : Tap::open(net.tap_name);
         MacAddress mac = net.mac.value_or(MacAddress::random());
-        std::string name = fmt::format("net{}", i);
+        std::string name = net.id.empty() ? fmt::format("net{}", i) : net.id;
         if (config_.verbose) {
-            fmt::print(stderr, "vmm: {}: tap '{}', MAC {}, MTU {}\n", name, tap->name(),
-                       mac.to_string(), tap->mtu());
+            log_info("{}: tap '{}', MAC {}, MTU {}", name, tap->name(), mac.to_string(),
+                     tap->mtu());
         }
-        virtio_devices_->add(std::make_unique<NetDevice>(std::move(tap), mac, name),
+        virtio_devices_->add(std::make_unique<NetDevice>(std::move(tap), mac, name, net.mtu),
                              fmt::format("virtio-net {}", name));
     }
     if (config_.console == ConsoleKind::Virtio) {
@@ -320,34 +344,52 @@ void Machine::stop_all() {
     loop_.stop();
 }
 
-int Machine::run() {
+void Machine::request_stop(int status, std::string reason) {
+    exit_.request(status, std::move(reason));
+}
+
+void Machine::send_ctrl_alt_del() {
+    if (!i8042_->send_ctrl_alt_del()) {
+        throw Error(
+            "SendCtrlAltDel: the guest's keyboard is not taking keys (scanning disabled, or the "
+            "previous keys are still unread)");
+    }
+}
+
+std::vector<std::pair<std::string, VirtioDevice::Metrics>> Machine::device_metrics() const {
+    std::vector<std::pair<std::string, VirtioDevice::Metrics>> all;
+    for (const auto& transport : virtio_devices_->transports()) {
+        all.emplace_back(transport->name(), transport->metrics());
+    }
+    return all;
+}
+
+void Machine::start() {
     // Said once the VM is built, so that bad input still gets a one-line error.
     if (pvm_host_) {
-        fmt::print(stderr,
-                   "vmm: note: host KVM is PVM (no VT-x/AMD-V): guest code runs under KVM's "
-                   "instruction emulator, far slower than native; CPU profile '{}'\n",
-                   pvm_profile_ ? "pvm" : "host");
+        log_info(
+            "note: host KVM is PVM (no VT-x/AMD-V): guest code runs under KVM's instruction "
+            "emulator, far slower than native; CPU profile '{}'",
+            pvm_profile_ ? "pvm" : "host");
     }
-    RawTerminal terminal(STDIN_FILENO);
+    started_ = true;
+    terminal_ = std::make_unique<RawTerminal>(STDIN_FILENO);
     exit_.set_stop_hook([this] { stop_all(); });
-    loop_.on_termination_signal([this](int signal_number) {
-        exit_.request(exit_status::kSignalBase + signal_number,
-                      fmt::format("received SIG{}", ::sigabbrev_np(signal_number)));
-    });
     ConsoleSink& sink = virtio_console_ != nullptr
                             ? static_cast<ConsoleSink&>(*virtio_console_->input())
                             : static_cast<ConsoleSink&>(*serial_);
-    ConsoleInput input(loop_.context(), STDIN_FILENO, terminal.active(), sink, [this] {
-        exit_.request(exit_status::kSignalBase + SIGINT, "quit from the console (Ctrl-A x)");
-    });
-    input.start();
+    console_input_ = std::make_unique<ConsoleInput>(
+        loop_.context(), STDIN_FILENO, terminal_->active(), sink, [this] {
+            exit_.request(exit_status::kSignalBase + SIGINT, "quit from the console (Ctrl-A x)");
+        });
+    console_input_->start();
     virtio_devices_->start(loop_.context());
-    boost::asio::signal_set pause_signals(loop_.context(), SIGUSR1, SIGUSR2);
-    follow_pause_signals(pause_signals);
-    boost::asio::signal_set resize(loop_.context());
+    pause_signals_ = std::make_unique<boost::asio::signal_set>(loop_.context(), SIGUSR1, SIGUSR2);
+    follow_pause_signals(*pause_signals_);
+    resize_signals_ = std::make_unique<boost::asio::signal_set>(loop_.context());
     if (virtio_console_ != nullptr) {
-        resize.add(SIGWINCH);
-        follow_terminal_size(resize);
+        resize_signals_->add(SIGWINCH);
+        follow_terminal_size(*resize_signals_);
     }
 
     // vCPU threads must not take the termination signals: the loop does.
@@ -361,10 +403,9 @@ int Machine::run() {
         vcpu->start();
     }
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
 
-    if (!exit_.requested()) {
-        loop_.run();
-    }
+int Machine::finish() {
     for (auto& vcpu : vcpus_) {
         vcpu->join();
     }
@@ -375,10 +416,22 @@ int Machine::run() {
             for (const auto& [name, value] : transport->metrics()) {
                 line += fmt::format(" {}={}", name, value);
             }
-            fmt::print(stderr, "vmm: {}:{}\n", transport->name(), line);
+            log_info("{}:{}", transport->name(), line);
         }
     }
     return exit_.status();
+}
+
+int Machine::run() {
+    loop_.on_termination_signal([this](int signal_number) {
+        exit_.request(exit_status::kSignalBase + signal_number,
+                      fmt::format("received SIG{}", ::sigabbrev_np(signal_number)));
+    });
+    start();
+    if (!exit_.requested()) {
+        loop_.run();
+    }
+    return finish();
 }
 
 }  // namespace vmm

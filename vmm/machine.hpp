@@ -8,15 +8,19 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "devices/legacy/i8042.hpp"
 #include "devices/legacy/serial_8250.hpp"
 #include "devices/virtio/console/console_device.hpp"
 #include "vmm/boot_trace.hpp"
 #include "vmm/bus.hpp"
 #include "vmm/config.hpp"
+#include "vmm/console_input.hpp"
 #include "vmm/event_loop.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/kvm/vm_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/terminal.hpp"
+#include "vmm/unique_fd.hpp"
 #include "vmm/vcpu.hpp"
 #include "vmm/virtio_mmio_devices.hpp"
 #include "vmm/vm_exit.hpp"
@@ -26,12 +30,26 @@ namespace vmm {
 
 class Machine {
   public:
-    Machine(const VmConfig& config, BootTrace& trace);
+    // Builds everything on `loop`, which must outlive the machine; nothing
+    // runs until start(). `config` must outlive the machine too.
+    Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop);
     ~Machine();
 
-    // Starts the vCPUs, runs the event loop on this thread until the VM stops,
-    // joins every vCPU thread. Returns the process exit status.
+    // Takes the console, starts the devices and the vCPU threads. When the VM
+    // stops (guest, signal, error), the loop is stopped.
+    void start();
+    // After the loop returned: joins every vCPU thread and returns the
+    // process exit status.
+    int finish();
+    // start(), the loop until the VM stops, finish().
     int run();
+    // A stop request from outside the guest (a signal, the API).
+    void request_stop(int status, std::string reason);
+
+    // Ctrl+Alt+Del on the keyboard controller (the API's SendCtrlAltDel).
+    void send_ctrl_alt_del();
+    // Each virtio device's name and counters, in device order.
+    std::vector<std::pair<std::string, VirtioDevice::Metrics>> device_metrics() const;
 
     const VmExit& exit() const { return exit_; }
 
@@ -58,15 +76,17 @@ class Machine {
 
     const VmConfig& config_;
     BootTrace& trace_;
+    EventLoop& loop_;
     VmExit exit_;
     Kvm kvm_;
     std::unique_ptr<VmFd> vm_;
     std::unique_ptr<GuestMemory> memory_;
     std::string cmdline_;
-    EventLoop loop_;
     Bus pio_bus_;
     Bus mmio_bus_;
     std::shared_ptr<Serial8250> serial_;
+    UniqueFd serial_out_;  // PUT /serial's serial_out_path; stdout otherwise
+    std::shared_ptr<I8042> i8042_;
     std::unique_ptr<VirtioMmioDevices> virtio_devices_;
     ConsoleDevice* virtio_console_ = nullptr;  // owned by its transport
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
@@ -74,6 +94,12 @@ class Machine {
     std::vector<VcpuState> vcpu_states_;
     std::optional<std::vector<uint32_t>> saveable_msrs_;  // probed at the first pause
     std::vector<uint32_t> listed_msrs_;
+    // What start() sets up for the run; torn down by the destructor.
+    std::unique_ptr<RawTerminal> terminal_;
+    std::unique_ptr<ConsoleInput> console_input_;
+    std::unique_ptr<boost::asio::signal_set> pause_signals_;
+    std::unique_ptr<boost::asio::signal_set> resize_signals_;
+    bool started_ = false;
     bool paused_ = false;
     bool pvm_host_ = false;
     bool pvm_profile_ = false;

@@ -1,4 +1,5 @@
-// vmm: boots a guest kernel under KVM. See README.md for the command line and
+// vmm: boots a guest kernel under KVM, from the command line, a config file
+// or the Firecracker-compatible API. See README.md for the command line and
 // the exit statuses.
 #include <fmt/format.h>
 #include <signal.h>
@@ -7,7 +8,7 @@
 #include "vmm/boot_trace.hpp"
 #include "vmm/cli.hpp"
 #include "vmm/error.hpp"
-#include "vmm/machine.hpp"
+#include "vmm/instance.hpp"
 
 int main(int argc, char** argv) {
     vmm::BootTrace trace;
@@ -15,21 +16,14 @@ int main(int argc, char** argv) {
     // with SIGPIPE: console writes then fail with EPIPE and are dropped.
     ::signal(SIGPIPE, SIG_IGN);
     vmm::CliResult cli = vmm::parse_command_line(argc, argv);
-    if (!cli.config) {
+    if (!cli.options) {
         return cli.exit_status;
     }
-    const vmm::VmConfig& config = *cli.config;
+    bool boot_trace = cli.options->config.boot_trace;
     int status = vmm::exit_status::kError;
     try {
-        vmm::validate_config(config);
-        vmm::Machine machine(config, trace);
-        status = machine.run();
-        const vmm::VmExit& exit = machine.exit();
-        if (exit.is_error()) {
-            fmt::print(stderr, "vmm: error: {}\n", exit.reason());
-        } else if (config.verbose) {
-            fmt::print(stderr, "vmm: {} (exit status {})\n", exit.reason(), status);
-        }
+        vmm::Instance instance(std::move(*cli.options), trace);
+        status = instance.run();
     } catch (const vmm::Error& e) {
         fmt::print(stderr, "vmm: error: {}\n", e.what());
         status = vmm::exit_status::kError;
@@ -37,7 +31,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "vmm: internal error: {}\n", e.what());
         status = vmm::exit_status::kError;
     }
-    if (config.boot_trace) {
+    if (boot_trace) {
         trace.mark(vmm::BootTrace::Event::Exit);
         fmt::print(stderr, "{}", trace.report());
     }

@@ -1,6 +1,7 @@
 // A network interface as the user configured it (--net).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -12,6 +13,8 @@ struct NetConfig {
     std::string tap_name;           // tap=NAME: opened (or created) by the VMM
     int tap_fd = -1;                // fd=N: an open tap handed over by an orchestrator
     std::optional<MacAddress> mac;  // random when not given
+    std::string id;                 // the API's iface_id (net0, net1, ... from --net)
+    std::optional<uint16_t> mtu;    // advertised to the guest; the tap's MTU when not given
 };
 
 // Parses "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]"; throws Error naming the

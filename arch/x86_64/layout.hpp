@@ -56,6 +56,7 @@ inline constexpr uint64_t kTssAddress = 0xfffbd000;
 // Legacy ports.
 inline constexpr uint16_t kCom1Port = 0x3f8;
 inline constexpr uint32_t kCom1Irq = 4;
+inline constexpr uint32_t kKeyboardIrq = 1;  // the i8042's keyboard port
 inline constexpr uint16_t kI8042Port = 0x60;
 inline constexpr uint16_t kDebugPort = 0xf4;  // 0xf4 exit status, 0xf5 boot timer
 

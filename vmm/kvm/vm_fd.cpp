@@ -10,9 +10,10 @@
 namespace vmm {
 
 void VmFd::set_user_memory_region(uint32_t slot, GuestAddress guest, uint64_t size,
-                                  uint64_t host_address) const {
+                                  uint64_t host_address, uint32_t flags) const {
     kvm_userspace_memory_region region{};
     region.slot = slot;
+    region.flags = flags;
     region.guest_phys_addr = guest.value();
     region.memory_size = size;
     region.userspace_addr = host_address;

@@ -17,8 +17,9 @@ class VmFd {
   public:
     explicit VmFd(UniqueFd fd) : fd_(std::move(fd)) {}
 
+    // `flags`: KVM_MEM_* (KVM_MEM_LOG_DIRTY_PAGES for dirty-page tracking).
     void set_user_memory_region(uint32_t slot, GuestAddress guest, uint64_t size,
-                                uint64_t host_address) const;
+                                uint64_t host_address, uint32_t flags = 0) const;
     void set_tss_address(uint64_t address) const;
     void set_identity_map_address(uint64_t address) const;
     void create_irqchip() const;

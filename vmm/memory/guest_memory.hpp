@@ -69,6 +69,9 @@ class GuestMemory {
 
     const std::vector<GuestRegion>& regions() const { return regions_; }
     uint64_t total_size() const;
+    // Asks for transparent huge pages (MADV_HUGEPAGE) on every region; throws
+    // SystemError when the host refuses (THP disabled in the kernel).
+    void advise_huge_pages() const;
 
     // True when [addr, addr+len) lies inside one region (len 0 needs addr in RAM).
     bool check_range(GuestAddress addr, uint64_t len) const;

@@ -9,6 +9,7 @@
 
 #include "devices/virtio/reader_writer.hpp"
 #include "devices/virtio/virtio_spec.hpp"
+#include "vmm/logger.hpp"
 
 namespace vmm {
 
@@ -37,11 +38,12 @@ bool tap_is_gone(int error) {
 
 }  // namespace
 
-NetDevice::NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name)
+NetDevice::NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name,
+                     std::optional<uint16_t> mtu)
     : backend_(std::move(backend)),
       mac_(mac),
       name_(std::move(name)),
-      mtu_(backend_->mtu()),
+      mtu_(mtu ? *mtu : backend_->mtu()),
       frame_(kMaxFrame) {}
 
 uint64_t NetDevice::offered_features() const {
@@ -305,10 +307,10 @@ bool NetDevice::deliver_frame() {
         ++counters_.rx_dropped;
         if (!reported_oversize_) {
             reported_oversize_ = true;
-            fmt::print(stderr,
-                       "vmm: {}: dropping a {}-byte frame: the guest's receive buffer holds "
-                       "only {} bytes\n",
-                       name_, frame_length_, capacity);
+            log_warning(
+                "{}: dropping a {}-byte frame: the guest's receive buffer holds "
+                "only {} bytes",
+                name_, frame_length_, capacity);
         }
         return true;
     }
@@ -377,8 +379,8 @@ bool NetDevice::process_tx() {
                 } else if (!reported_tx_error_) {
                     // EINVAL: a header the host refuses (bad GSO fields, say).
                     reported_tx_error_ = true;
-                    fmt::print(stderr, "vmm: {}: tap '{}' refused a frame: {}\n", name_,
-                               backend_->name(), std::strerror(error));
+                    log_warning("{}: tap '{}' refused a frame: {}", name_, backend_->name(),
+                                std::strerror(error));
                 }
             } else {
                 ++counters_.tx_frames;
@@ -397,8 +399,8 @@ void NetDevice::link_down(const char* operation, int error) {
         return;
     }
     link_up_ = false;
-    fmt::print(stderr, "vmm: {}: tap '{}' failed ({}: {}): link down\n", name_, backend_->name(),
-               operation, std::strerror(error));
+    log_warning("{}: tap '{}' failed ({}: {}): link down", name_, backend_->name(), operation,
+                std::strerror(error));
     if (active() && (acked_features_ & bit(VIRTIO_NET_F_STATUS))) {
         interrupt_->signal_config_change();
     }

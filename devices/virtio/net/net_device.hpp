@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,9 @@ class NetDevice : public VirtioDevice {
     };
 
     // `name` prefixes log lines ("net0").
-    NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name);
+    // `mtu`: what the guest is told (VIRTIO_NET_F_MTU); the backend's own when not given.
+    NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name,
+              std::optional<uint16_t> mtu = std::nullopt);
 
     uint32_t device_type() const override { return 1; }
     std::vector<uint16_t> queue_max_sizes() const override { return {kQueueSize, kQueueSize}; }

@@ -1,0 +1,297 @@
+// The API router and the Firecracker model: what each request changes, what
+// it refuses, and when (before or after InstanceStart), with a fake VMM.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "vmm/api/api_router.hpp"
+#include "vmm/api/firecracker_model.hpp"
+#include "vmm/error.hpp"
+
+using Catch::Contains;
+using nlohmann::json;
+using vmm::api::ApiRouter;
+using vmm::api::HttpRequest;
+using vmm::api::HttpResponse;
+
+namespace {
+
+struct FakeVmm : vmm::api::VmmControl {
+    std::vector<std::string> calls;
+    std::optional<vmm::VmConfig> started;
+    bool fail_start = false;
+
+    void start(const vmm::VmConfig& config) override {
+        calls.push_back("start");
+        if (fail_start) {
+            throw vmm::Error("cannot build the VM");
+        }
+        started = config;
+    }
+    void pause() override { calls.push_back("pause"); }
+    void resume() override { calls.push_back("resume"); }
+    void send_ctrl_alt_del() override { calls.push_back("ctrl-alt-del"); }
+    void flush_metrics() override { calls.push_back("flush"); }
+    void configure_logger(const vmm::LoggerConfig&) override { calls.push_back("logger"); }
+    void configure_metrics(const vmm::api::MetricsConfig&) override { calls.push_back("metrics"); }
+};
+
+// A file that exists, for the paths the router opens.
+std::string existing_file() {
+    static std::string path = [] {
+        std::string p = "/tmp/vmm-test-api-router-file";
+        std::FILE* f = std::fopen(p.c_str(), "w");
+        std::fputs("x", f);
+        std::fclose(f);
+        return p;
+    }();
+    return path;
+}
+
+struct Api {
+    FakeVmm vmm;
+    ApiRouter router{vmm, vmm::VmConfig{}, "test-id"};
+
+    HttpResponse call(const std::string& method, const std::string& target, const json& body) {
+        return router.handle(HttpRequest{method, target, body.is_null() ? "" : body.dump()});
+    }
+    HttpResponse get(const std::string& target) { return call("GET", target, nullptr); }
+    std::string fault(const HttpResponse& response) {
+        REQUIRE(response.status == 400);
+        return json::parse(response.body).at("fault_message").get<std::string>();
+    }
+    void boot() {
+        REQUIRE(call("PUT", "/boot-source", {{"kernel_image_path", existing_file()}}).status ==
+                204);
+        REQUIRE(call("PUT", "/actions", {{"action_type", "InstanceStart"}}).status == 204);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("GET / and /machine-config give Firecracker's defaults", "[api]") {
+    Api api;
+    json info = json::parse(api.get("/").body);
+    CHECK(info["state"] == "Not started");
+    CHECK(info["id"] == "test-id");
+    json machine = json::parse(api.get("/machine-config").body);
+    CHECK(machine["vcpu_count"] == 1);
+    CHECK(machine["mem_size_mib"] == 128);
+    CHECK(machine["smt"] == false);
+}
+
+TEST_CASE("PUT /machine-config resets omitted fields, PATCH keeps them", "[api]") {
+    Api api;
+    CHECK(api.call("PUT", "/machine-config",
+                   {{"vcpu_count", 4}, {"mem_size_mib", 512}, {"track_dirty_pages", true}})
+              .status == 204);
+    CHECK(api.router.config().track_dirty_pages);
+    CHECK(api.call("PATCH", "/machine-config", {{"vcpu_count", 2}}).status == 204);
+    CHECK(api.router.config().vcpu_count == 2);
+    CHECK(api.router.config().memory_mib == 512);
+    CHECK(api.router.config().track_dirty_pages);
+    CHECK(api.call("PUT", "/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 64}}).status ==
+          204);
+    CHECK_FALSE(api.router.config().track_dirty_pages);
+}
+
+TEST_CASE("a bad field leaves the whole configuration unchanged", "[api]") {
+    Api api;
+    REQUIRE(api.call("PUT", "/machine-config", {{"vcpu_count", 2}, {"mem_size_mib", 256}}).status ==
+            204);
+    CHECK_THAT(api.fault(api.call("PATCH", "/machine-config",
+                                  {{"vcpu_count", 8}, {"huge_pages", "Giant"}})),
+               Contains("unknown variant `Giant`"));
+    CHECK(api.router.config().vcpu_count == 2);
+    CHECK_THAT(
+        api.fault(api.call("PUT", "/machine-config", {{"vcpu_count", 8}, {"mem_size_mib", 2}})),
+        Contains("memory size"));
+    CHECK(api.router.config().vcpu_count == 2);
+    CHECK(api.router.config().memory_mib == 256);
+}
+
+TEST_CASE("machine-config types and ranges", "[api]") {
+    Api api;
+    CHECK_THAT(
+        api.fault(api.call("PUT", "/machine-config", {{"vcpu_count", 300}, {"mem_size_mib", 1}})),
+        Contains("invalid value"));
+    CHECK_THAT(
+        api.fault(api.call("PUT", "/machine-config", {{"vcpu_count", true}, {"mem_size_mib", 1}})),
+        Contains("expected an unsigned integer"));
+    CHECK_THAT(api.fault(api.call("PUT", "/machine-config",
+                                  {{"vcpu_count", 5}, {"mem_size_mib", 128}, {"smt", true}})),
+               Contains("even number"));
+    CHECK_THAT(api.fault(api.call("PUT", "/machine-config",
+                                  {{"vcpu_count", 4}, {"mem_size_mib", 128}, {"smt", true}})),
+               Contains("smt is not supported"));
+    CHECK(api.call("PUT", "/machine-config",
+                   {{"vcpu_count", 32}, {"mem_size_mib", 128}, {"huge_pages", "Transparent"}})
+              .status == 204);
+    CHECK(api.router.config().huge_pages == vmm::HugePages::Transparent);
+}
+
+TEST_CASE("drives: the root drive goes first, a second root is refused, ids match", "[api]") {
+    Api api;
+    std::string path = existing_file();
+    auto drive = [&](const std::string& id, bool root) {
+        return json{{"drive_id", id},
+                    {"is_root_device", root},
+                    {"path_on_host", path},
+                    {"is_read_only", true}};
+    };
+    CHECK(api.call("PUT", "/drives/data", drive("data", false)).status == 204);
+    CHECK(api.call("PUT", "/drives/root", drive("root", true)).status == 204);
+    CHECK_THAT(api.fault(api.call("PUT", "/drives/root2", drive("root2", true))),
+               Contains("root block device already exists"));
+    CHECK_THAT(api.fault(api.call("PUT", "/drives/x", drive("y", false))),
+               Contains("does not match"));
+    // Replacing a drive keeps one entry under its id.
+    json again = drive("data", false);
+    again["io_engine"] = "Async";
+    CHECK(api.call("PUT", "/drives/data", again).status == 204);
+    const auto& drives = api.router.config().drives;
+    REQUIRE(drives.size() == 2);
+    CHECK(drives[0].id == "root");
+    CHECK(drives[0].is_root);
+    CHECK(drives[1].id == "data");
+    CHECK(drives[1].io == vmm::BlockEngineKind::Uring);
+    json config = json::parse(api.get("/vm/config").body);
+    CHECK(config["drives"][0]["drive_id"] == "root");
+    CHECK(config["drives"][1]["io_engine"] == "Async");
+}
+
+TEST_CASE("rate limiters: a real limit is refused, an empty one accepted", "[api]") {
+    Api api;
+    json drive{{"drive_id", "d"},
+               {"is_root_device", false},
+               {"path_on_host", existing_file()},
+               {"is_read_only", true}};
+    drive["rate_limiter"] = {{"bandwidth", {{"size", 0}, {"refill_time", 100}}}};
+    CHECK(api.call("PUT", "/drives/d", drive).status == 204);
+    drive["rate_limiter"] = {{"ops", {{"size", 10}, {"refill_time", 100}}}};
+    CHECK_THAT(api.fault(api.call("PUT", "/drives/d", drive)),
+               Contains("rate limiters are not supported"));
+}
+
+TEST_CASE("InstanceStart passes the configuration, then pre-boot requests are refused", "[api]") {
+    Api api;
+    CHECK_THAT(api.fault(api.call("PUT", "/actions", {{"action_type", "InstanceStart"}})),
+               Contains("without kernel configuration"));
+    REQUIRE(api.call("PUT", "/machine-config", {{"vcpu_count", 2}, {"mem_size_mib", 64}}).status ==
+            204);
+    api.boot();
+    REQUIRE(api.vmm.started);
+    CHECK(api.vmm.started->vcpu_count == 2);
+    CHECK(api.vmm.started->kernel_path == existing_file());
+    CHECK(json::parse(api.get("/").body)["state"] == "Running");
+    for (const char* target : {"/machine-config", "/boot-source", "/entropy", "/logger"}) {
+        CHECK_THAT(api.fault(api.call("PUT", target, json::object())),
+                   Contains("not supported after starting the microVM"));
+    }
+    CHECK_THAT(api.fault(api.call("PUT", "/actions", {{"action_type", "InstanceStart"}})),
+               Contains("after starting"));
+    CHECK(api.vmm.calls == std::vector<std::string>{"start"});
+}
+
+TEST_CASE("a failed InstanceStart leaves the VM not started", "[api]") {
+    Api api;
+    api.vmm.fail_start = true;
+    REQUIRE(api.call("PUT", "/boot-source", {{"kernel_image_path", existing_file()}}).status ==
+            204);
+    CHECK_THAT(api.fault(api.call("PUT", "/actions", {{"action_type", "InstanceStart"}})),
+               Contains("cannot build the VM"));
+    CHECK(json::parse(api.get("/").body)["state"] == "Not started");
+}
+
+TEST_CASE("pause, resume and Ctrl+Alt+Del only after boot", "[api]") {
+    Api api;
+    CHECK_THAT(api.fault(api.call("PATCH", "/vm", {{"state", "Paused"}})),
+               Contains("before starting"));
+    CHECK_THAT(api.fault(api.call("PUT", "/actions", {{"action_type", "SendCtrlAltDel"}})),
+               Contains("before starting"));
+    api.boot();
+    CHECK(api.call("PATCH", "/vm", {{"state", "Paused"}}).status == 204);
+    CHECK(json::parse(api.get("/").body)["state"] == "Paused");
+    CHECK(api.call("PATCH", "/vm", {{"state", "Resumed"}}).status == 204);
+    CHECK(api.call("PUT", "/actions", {{"action_type", "SendCtrlAltDel"}}).status == 204);
+    CHECK(api.call("PUT", "/actions", {{"action_type", "FlushMetrics"}}).status == 204);
+    CHECK(api.vmm.calls ==
+          std::vector<std::string>{"start", "pause", "resume", "ctrl-alt-del", "flush"});
+}
+
+TEST_CASE("unknown paths and methods, bodies that are not JSON objects", "[api]") {
+    Api api;
+    CHECK_THAT(api.fault(api.get("/nope")),
+               Contains("Invalid request method and/or path: GET /nope"));
+    CHECK_THAT(api.fault(api.call("DELETE", "/machine-config", nullptr)),
+               Contains("Invalid request method"));
+    CHECK_THAT(
+        api.fault(api.router.handle(HttpRequest{"PUT", "/machine-config", "{\"vcpu_count\":"})),
+        Contains("deserializing"));
+    CHECK_THAT(api.fault(api.router.handle(HttpRequest{"PUT", "/actions", "\"InstanceStart\""})),
+               Contains("expected struct InstanceActionInfo"));
+    CHECK_THAT(api.fault(api.router.handle(HttpRequest{"GET", "", ""})),
+               Contains("Invalid request path"));
+    CHECK(api.get("/version").status == 200);
+    // Query strings are ignored.
+    CHECK(api.get("/machine-config?x=1").status == 200);
+}
+
+TEST_CASE("metrics count requests per endpoint, bounded", "[api]") {
+    Api api;
+    api.get("/");
+    api.get("/machine-config");
+    api.get("/nope");
+    api.call("BREW", "/coffee", nullptr);
+    json metrics = api.router.metrics();
+    CHECK(metrics["get_root_count"] == 1);
+    CHECK(metrics["get_machine_config_count"] == 1);
+    CHECK(metrics["get_other_fails"] == 1);
+    CHECK(metrics["other_other_fails"] == 1);
+}
+
+TEST_CASE("a config document sets everything the API would", "[api]") {
+    vmm::VmConfig config;
+    json document = {
+        {"boot-source", {{"kernel_image_path", "/k"}, {"boot_args", "console=ttyS0"}}},
+        {"machine-config", {{"vcpu_count", 2}, {"mem_size_mib", 64}}},
+        {"drives",
+         {{{"drive_id", "rootfs"},
+           {"is_root_device", true},
+           {"path_on_host", "/d"},
+           {"is_read_only", true},
+           {"partuuid", "abcd-01"}}}},
+        {"network-interfaces",
+         {{{"iface_id", "eth0"},
+           {"host_dev_name", "tap0"},
+           {"guest_mac", "06:00:00:00:00:01"},
+           {"mtu", 1400}}}},
+        {"entropy", json::object()},
+        {"metrics", {{"metrics_path", "/m"}}},
+    };
+    vmm::api::ServiceConfig services = vmm::api::apply_config_document(document, config);
+    CHECK(config.kernel_path == "/k");
+    CHECK(config.cmdline == "console=ttyS0");
+    CHECK(config.vcpu_count == 2);
+    REQUIRE(config.drives.size() == 1);
+    CHECK(config.drives[0].partuuid == "abcd-01");
+    REQUIRE(config.nets.size() == 1);
+    CHECK(config.nets[0].id == "eth0");
+    CHECK(config.nets[0].mtu == 1400);
+    CHECK(config.rng);
+    REQUIRE(services.metrics);
+    CHECK(services.metrics->path == "/m");
+    // What GET /vm/config shows is what was read.
+    json rendered = vmm::api::render_vm_config(config, services);
+    CHECK(rendered["network-interfaces"][0]["guest_mac"] == "06:00:00:00:00:01");
+    CHECK(rendered["drives"][0]["partuuid"] == "abcd-01");
+
+    vmm::VmConfig other;
+    CHECK_THROWS_WITH(vmm::api::apply_config_document({{"balloon", json::object()}}, other),
+                      Contains("not supported"));
+    CHECK_THROWS_WITH(vmm::api::apply_config_document({{"drives", json::array()}}, other),
+                      Contains("boot-source"));
+}
