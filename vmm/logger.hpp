@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -87,20 +86,24 @@ class Logger {
 // A format string checked at compile time, plus where the call is.
 template <typename... Args>
 struct LogFormat {
+    // __builtin_FILE/LINE rather than std::source_location: clang 14 (the
+    // fuzzers' compiler) cannot build libstdc++ 12's source_location.
     template <typename S>
-    consteval LogFormat(const S& text, std::source_location where = std::source_location::current())
-        : format(text), location(where) {}
+    consteval LogFormat(const S& text, const char* file = __builtin_FILE(),
+                        int line = __builtin_LINE())
+        : format(text), file(file), line(line) {}
     fmt::format_string<Args...> format;
-    std::source_location location;
+    const char* file;
+    int line;
 };
 
 template <typename... Args>
 void log_at(LogLevel level, LogFormat<std::type_identity_t<Args>...> format, Args&&... args) {
     Logger& logger = Logger::instance();
-    if (!logger.wants(level, format.location.file_name())) {
+    if (!logger.wants(level, format.file)) {
         return;  // nothing formatted
     }
-    logger.write(level, format.location.file_name(), static_cast<int>(format.location.line()),
+    logger.write(level, format.file, format.line,
                  fmt::format(format.format, std::forward<Args>(args)...));
 }
 
