@@ -5,6 +5,8 @@ Usage: linux_boot.py VMM SCENARIO
   smoke:      vmlinux + initramfs with the default devices (virtio-rng among them).
   rootfs_rw:  the ext4 image as a read-write root, a second drive as vdb.
   rootfs_ro:  the same with a read-only root drive.
+  config_file: the rootfs, 2 vCPUs and virtio-rng from a Firecracker-style
+              --config-file (boot-source, drives, machine-config, entropy).
   net:        virtio-net on a tap in a private namespace: ip= configures eth0,
               netconsole sends the kernel log to the host side as UDP.
   hvc:        --console virtio with console=hvc0: the boot log over virtio-console.
@@ -26,6 +28,7 @@ signal.
 """
 import base64
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -220,6 +223,31 @@ def run_scenario(vmm, scenario, kernel_dir, rootfs_dir, workdir, pvm):
             (r"virtio_blk virtio1: \[vdb\] 6144 512-byte logical blocks", "vdb has the second image's size"),
             (r"VFS: Mounted root \(ext4 filesystem\)" + (" readonly" if read_only else ""),
              "the ext4 root was mounted " + ("read-only" if read_only else "read-write")),
+            (r"Run /sbin/init as init process", "the kernel reached init"),
+        ]
+    elif scenario == "config_file":
+        # The Firecracker-style config file: what an orchestrator would send.
+        root_image = os.path.join(workdir, "rootfs.ext4")
+        shutil.copyfile(os.path.join(rootfs_dir, "rootfs.ext4"), root_image)
+        document = {
+            "boot-source": {"kernel_image_path": os.path.join(kernel_dir, "vmlinux"),
+                            "boot_args": cmdline},
+            "drives": [{"drive_id": "rootfs", "path_on_host": root_image,
+                        "is_root_device": True, "is_read_only": False}],
+            "machine-config": {"vcpu_count": 2, "mem_size_mib": 256},
+            "entropy": {},
+        }
+        config_path = os.path.join(workdir, "vm-config.json")
+        with open(config_path, "w") as f:
+            json.dump(document, f)
+        command = [vmm, "--config-file", config_path, "--boot-trace", "-v"]
+        checks += [
+            (r"Command line: " + re.escape(cmdline) + r".*root=/dev/vda rw",
+             "the kernel got boot_args plus the root drive"),
+            (r"smp: Brought up 1 node, 2 CPUs", "both vCPUs of machine-config came up"),
+            (r"virtio_blk virtio0: \[vda\] 65536 512-byte logical blocks", "vda is the root drive"),
+            (r"VFS: Mounted root \(ext4 filesystem\)", "the ext4 root was mounted"),
+            (r"vmm: virtio-rng: requests=[1-9]\d*", "the entropy device was used"),
             (r"Run /sbin/init as init process", "the kernel reached init"),
         ]
     else:
