@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/asio/post.hpp>
+
 #include "vmm/api/json_object.hpp"
 #include "vmm/error.hpp"
 
@@ -104,6 +106,18 @@ int Instance::run() {
             [this](const api::HttpRequest& request) { return router_->handle(request); }, limits);
         server_->start();
         trace_.mark(BootTrace::Event::ApiReady);
+        if (!boot_now_) {
+            // After the socket listens, so readiness does not wait for KVM.
+            boost::asio::post(loop_.context(), [this] {
+                try {
+                    if (!machine_) {
+                        prepared_ = std::make_unique<PreparedVm>(options_.config.kvm_device);
+                    }
+                } catch (const Error& e) {
+                    log_debug("KVM not prepared ahead: {}", e.what());  // InstanceStart says why
+                }
+            });
+        }
     }
     if (boot_now_) {
         VmConfig config = router_->config();
@@ -145,7 +159,7 @@ void Instance::start(const VmConfig& config) {
     log_debug("starting the VM: {} vCPU(s), {} MiB, kernel {}", config.vcpu_count,
               config.memory_mib, config.kernel_path);
     auto owned = std::make_unique<VmConfig>(config);
-    auto machine = std::make_unique<Machine>(*owned, trace_, loop_);
+    auto machine = std::make_unique<Machine>(*owned, trace_, loop_, std::move(prepared_));
     machine->start();
     running_config_ = std::move(owned);
     machine_ = std::move(machine);

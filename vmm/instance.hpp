@@ -46,6 +46,8 @@ class Instance final : public api::VmmControl {
     // What the machine was built from; lives as long as the machine.
     std::unique_ptr<VmConfig> running_config_;
     std::unique_ptr<Machine> machine_;
+    // Made while the API waits for InstanceStart (see PreparedVm).
+    std::unique_ptr<PreparedVm> prepared_;
     std::unique_ptr<api::ApiRouter> router_;
     std::unique_ptr<api::HttpServer> server_;
     std::unique_ptr<MetricsWriter> metrics_;

@@ -142,8 +142,12 @@ void Machine::follow_terminal_size(boost::asio::signal_set& resize) {
     });
 }
 
-Machine::Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop)
-    : config_(config), trace_(trace), loop_(loop), kvm_(config.kvm_device) {
+Machine::Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop,
+                 std::unique_ptr<PreparedVm> prepared)
+    : config_(config),
+      trace_(trace),
+      loop_(loop),
+      prepared_(prepared ? std::move(prepared) : std::make_unique<PreparedVm>(config.kvm_device)) {
     bool pvm_host = Kvm::host_is_pvm();
     pvm_profile_ = config.cpu_profile == CpuProfileChoice::Pvm ||
                    (config.cpu_profile == CpuProfileChoice::Auto && pvm_host);
@@ -193,26 +197,12 @@ Machine::~Machine() {
 }
 
 void Machine::setup_vm() {
-    kvm_.require_extension(KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP");
-    kvm_.require_extension(KVM_CAP_PIT2, "KVM_CAP_PIT2");
-    kvm_.require_extension(KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY");
-    kvm_.require_extension(KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR");
-    kvm_.require_extension(KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID");
-    kvm_.require_extension(KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT");
-    int max_vcpus = kvm_.check_extension(KVM_CAP_MAX_VCPUS);
-    if (max_vcpus == 0) {
-        max_vcpus = kvm_.check_extension(KVM_CAP_NR_VCPUS);
-    }
+    int max_vcpus = prepared_->max_vcpus;
     if (max_vcpus > 0 && config_.vcpu_count > uint32_t(max_vcpus)) {
         throw Error(fmt::format("--cpus {}: the host KVM supports at most {} vCPUs",
                                 config_.vcpu_count, max_vcpus));
     }
-
-    vm_ = std::make_unique<VmFd>(kvm_.create_vm());
-    vm_->set_tss_address(x86::kTssAddress);
-    if (kvm_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
-        vm_->set_identity_map_address(x86::kIdentityMapAddress);
-    }
+    vm_ = std::move(prepared_->vm);
     // Memory slots go in before the irqchip: once the in-kernel LAPIC exists,
     // each slot change waits for an SRCU grace period (milliseconds).
     memory_ = std::make_unique<GuestMemory>(
@@ -306,9 +296,9 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
     x86::CpuidConfig cpuid_config;
     cpuid_config.profile = pvm_profile_ ? x86::CpuProfile::Pvm : x86::CpuProfile::Host;
     cpuid_config.masked = x86::parse_cpuid_mask(config_.cpuid_mask);
-    std::vector<CpuidEntry> supported = kvm_.supported_cpuid();
-    std::vector<uint32_t> msrs = kvm_.msr_index_list();
-    size_t mmap_size = kvm_.vcpu_mmap_size();
+    const std::vector<CpuidEntry>& supported = prepared_->supported_cpuid;
+    const std::vector<uint32_t>& msrs = prepared_->msr_index_list;
+    size_t mmap_size = prepared_->vcpu_mmap_size;
 
     Vcpu::install_kick_handler();
     listed_msrs_ = msrs;

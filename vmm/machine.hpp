@@ -19,6 +19,7 @@
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/kvm/vm_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/prepared_vm.hpp"
 #include "vmm/terminal.hpp"
 #include "vmm/unique_fd.hpp"
 #include "vmm/vcpu.hpp"
@@ -32,7 +33,9 @@ class Machine {
   public:
     // Builds everything on `loop`, which must outlive the machine; nothing
     // runs until start(). `config` must outlive the machine too.
-    Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop);
+    // `prepared`: KVM work done ahead (see PreparedVm); made here when null.
+    Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop,
+            std::unique_ptr<PreparedVm> prepared = nullptr);
     ~Machine();
 
     // Takes the console, starts the devices and the vCPU threads. When the VM
@@ -78,7 +81,7 @@ class Machine {
     BootTrace& trace_;
     EventLoop& loop_;
     VmExit exit_;
-    Kvm kvm_;
+    std::unique_ptr<PreparedVm> prepared_;
     std::unique_ptr<VmFd> vm_;
     std::unique_ptr<GuestMemory> memory_;
     std::string cmdline_;
