@@ -221,6 +221,9 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
 
 void MmioTransport::write_status(uint32_t value) {
     if (value == 0) {
+        if (status_ != 0) {
+            ++resets_;  // a reset of a device the driver had started on
+        }
         reset_locked();
         return;
     }
@@ -279,6 +282,7 @@ VirtioDevice::Metrics MmioTransport::metrics() const {
     std::lock_guard lock(mutex_);
     VirtioDevice::Metrics metrics = device_->metrics();
     metrics.emplace_back("protocol_violations", violations_);
+    metrics.emplace_back("driver_resets", resets_);
     return metrics;
 }
 

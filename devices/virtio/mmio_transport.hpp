@@ -77,6 +77,7 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     bool activated_ = false;
     bool reported_violation_ = false;
     uint64_t violations_ = 0;
+    uint64_t resets_ = 0;  // status 0 written after the driver had begun
 };
 
 }  // namespace vmm
