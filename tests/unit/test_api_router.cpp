@@ -295,3 +295,10 @@ TEST_CASE("a config document sets everything the API would", "[api]") {
     CHECK_THROWS_WITH(vmm::api::apply_config_document({{"drives", json::array()}}, other),
                       Contains("boot-source"));
 }
+
+TEST_CASE("a number too large for JSON's double is a 400, not an internal error", "[api]") {
+    Api api;
+    HttpResponse response =
+        api.router.handle(HttpRequest{"PUT", "/machine-config", "{\"vcpu_count\":22222E2222222}"});
+    CHECK_THAT(api.fault(response), Contains("number overflow"));
+}

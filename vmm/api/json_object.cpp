@@ -45,7 +45,8 @@ nlohmann::json parse_json_body(std::string_view body) {
         // Depth is bounded by the body size limit; nlohmann parses iteratively
         // enough for 50 KiB of nesting.
         return nlohmann::json::parse(body);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+        // A syntax error, or a number too large for a double (out_of_range).
         // nlohmann's message starts with "[json.exception.parse_error.101] ".
         std::string what = e.what();
         auto bracket = what.find("] ");
