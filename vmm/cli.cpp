@@ -135,6 +135,9 @@ CliResult parse_command_line(int argc, char** argv) {
     if (app.count("--kernel") > 0 && config.kernel_path.empty()) {
         return usage_error("--kernel: the path is empty");
     }
+    if (launch.max_payload_bytes == 0) {
+        return usage_error("--http-api-max-payload-size must be at least 1 byte");
+    }
     launch.boot_now = !config.kernel_path.empty();
     if (!config_file.empty()) {
         launch.config_file = config_file;
