@@ -213,8 +213,14 @@ bool I8042::controller_parameter_locked(uint8_t command, uint8_t value, bool& re
 }
 
 void I8042::keyboard_byte_locked(uint8_t value) {
+    // The guest can send commands without reading the answers (Resend keeps
+    // the buffer): what a full keyboard buffer cannot take is dropped.
     auto answer = [this](std::initializer_list<uint8_t> bytes) {
-        keyboard_buffer_.insert(keyboard_buffer_.end(), bytes);
+        for (uint8_t byte : bytes) {
+            if (keyboard_buffer_.size() < kKeyboardBufferSize) {
+                keyboard_buffer_.push_back(byte);
+            }
+        }
     };
     if (keyboard_param_) {
         uint8_t command = *std::exchange(keyboard_param_, std::nullopt);
