@@ -226,12 +226,6 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
             if (known == config_.drives.end()) {
                 throw Error(fmt::format("drive {} does not exist", drive.id));
             }
-            if (drive.limits_rate) {
-                throw Error(fmt::format(
-                    "drive {}: rate limiters are not supported yet, so this limit would not be "
-                    "enforced",
-                    drive.id));
-            }
             if (drive.path_on_host && *drive.path_on_host != known->path) {
                 throw Error(fmt::format(
                     "drive {}: changing the backing file after boot is not supported yet",
@@ -253,18 +247,12 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
             return no_content();
         }
         if (patch) {
-            bool limits = parse_partial_network_interface(json_body(), *id);
+            parse_partial_network_interface(json_body(), *id);
             require_post_boot();
             bool known = std::any_of(config_.nets.begin(), config_.nets.end(),
                                      [&](const NetConfig& n) { return n.id == *id; });
             if (!known) {
                 throw Error(fmt::format("network interface {} does not exist", *id));
-            }
-            if (limits) {
-                throw Error(fmt::format(
-                    "network interface {}: rate limiters are not supported yet, so this limit "
-                    "would not be enforced",
-                    *id));
             }
             return no_content();
         }

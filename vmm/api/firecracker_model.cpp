@@ -198,7 +198,8 @@ PartialDrive parse_partial_drive(const json& body, std::string_view path_id) {
     result.id = drive.string("drive_id");
     check_path_id(path_id, result.id);
     result.path_on_host = drive.optional_string("path_on_host");
-    result.limits_rate = rate_limiter_limits(drive.optional_value("rate_limiter"));
+    refuse_rate_limit(rate_limiter_limits(drive.optional_value("rate_limiter")),
+                      fmt::format("drive {}", result.id));
     return result;
 }
 
@@ -258,13 +259,14 @@ void insert_network_interface(VmConfig& config, NetConfig net) {
     }
 }
 
-bool parse_partial_network_interface(const json& body, std::string_view path_id) {
+void parse_partial_network_interface(const json& body, std::string_view path_id) {
     validate_id(path_id);
     JsonObject iface(body, "PartialNetworkInterface",
                      {"iface_id", "rx_rate_limiter", "tx_rate_limiter"});
     check_path_id(path_id, iface.string("iface_id"));
     bool limits = rate_limiter_limits(iface.optional_value("rx_rate_limiter"));
-    return rate_limiter_limits(iface.optional_value("tx_rate_limiter")) || limits;
+    limits = rate_limiter_limits(iface.optional_value("tx_rate_limiter")) || limits;
+    refuse_rate_limit(limits, fmt::format("network interface {}", path_id));
 }
 
 LoggerConfig parse_logger(const json& body) {

@@ -41,10 +41,10 @@ DriveConfig parse_drive(const nlohmann::json& body, std::string_view path_id);
 // (/dev/vda). Throws Error on a second root drive.
 void insert_drive(VmConfig& config, DriveConfig drive);
 
+// Both refuse a rate limiter with a real limit (none is enforced yet).
 struct PartialDrive {
     std::string id;
     std::optional<std::string> path_on_host;
-    bool limits_rate = false;  // a rate limiter with a real limit
 };
 PartialDrive parse_partial_drive(const nlohmann::json& body, std::string_view path_id);
 
@@ -52,8 +52,7 @@ NetConfig parse_network_interface(const nlohmann::json& body, std::string_view p
 // Adds the interface or replaces the one with its id; throws Error when its
 // MAC or tap is already used by another interface.
 void insert_network_interface(VmConfig& config, NetConfig net);
-// True when the body asks for a real rate limit.
-bool parse_partial_network_interface(const nlohmann::json& body, std::string_view path_id);
+void parse_partial_network_interface(const nlohmann::json& body, std::string_view path_id);
 
 LoggerConfig parse_logger(const nlohmann::json& body);
 MetricsConfig parse_metrics(const nlohmann::json& body);
