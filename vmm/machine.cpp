@@ -412,16 +412,4 @@ int Machine::finish() {
     return exit_.status();
 }
 
-int Machine::run() {
-    loop_.on_termination_signal([this](int signal_number) {
-        exit_.request(exit_status::kSignalBase + signal_number,
-                      fmt::format("received SIG{}", ::sigabbrev_np(signal_number)));
-    });
-    start();
-    if (!exit_.requested()) {
-        loop_.run();
-    }
-    return finish();
-}
-
 }  // namespace vmm

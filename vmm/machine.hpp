@@ -44,8 +44,6 @@ class Machine {
     // After the loop returned: joins every vCPU thread and returns the
     // process exit status.
     int finish();
-    // start(), the loop until the VM stops, finish().
-    int run();
     // A stop request from outside the guest (a signal, the API).
     void request_stop(int status, std::string reason);
 
