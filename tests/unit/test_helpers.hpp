@@ -1,6 +1,6 @@
-// Helpers for the unit tests: RAII temporary files and directories in /tmp,
-// and in-memory builders for ELF64 and bzImage kernel images, crafted byte by
-// byte from the structs in <elf.h> and <asm/bootparam.h>.
+// Helpers for the unit tests: RAII temporary files (in /tmp unless told) and
+// directories in /tmp, and in-memory builders for ELF64 and bzImage kernel
+// images, crafted byte by byte from the structs in <elf.h> and <asm/bootparam.h>.
 #pragma once
 
 #include <asm/bootparam.h>
@@ -23,14 +23,15 @@ namespace test {
 
 using Bytes = std::vector<uint8_t>;
 
-// A file in /tmp holding `contents`, removed when the object is destroyed.
+// A file in /tmp (or `directory`) holding `contents`, removed when the
+// object is destroyed.
 class TempFile {
   public:
-    explicit TempFile(const Bytes& contents = {}) {
-        char name[] = "/tmp/vmm-unit-XXXXXX";
-        int fd = ::mkstemp(name);
+    explicit TempFile(const Bytes& contents = {}, const std::string& directory = "/tmp") {
+        std::string name = directory + "/vmm-unit-XXXXXX";
+        int fd = ::mkstemp(name.data());
         if (fd < 0) {
-            throw std::runtime_error("mkstemp failed");
+            throw std::runtime_error("mkstemp failed in " + directory);
         }
         path_ = name;
         size_t done = 0;

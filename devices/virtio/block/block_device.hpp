@@ -74,6 +74,7 @@ class BlockDevice : public VirtioDevice {
     bool used_since_notify_ = false;
     // Counters: requests started, data bytes asked for, non-OK completions.
     uint64_t requests_ = 0, read_bytes_ = 0, write_bytes_ = 0, errors_ = 0;
+    uint64_t discards_ = 0, write_zeroes_ = 0;  // requests, whatever their segments
     const GuestMemory* memory_ = nullptr;
     Queue* queue_ = nullptr;
     VirtioInterrupt* interrupt_ = nullptr;

@@ -5,7 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+
 #include "vmm/error.hpp"
+#include "vmm/logger.hpp"
 
 namespace vmm {
 
@@ -37,6 +42,52 @@ int transfer_all(std::vector<iovec> iov, uint64_t offset, Transfer transfer) {
             iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
             iov[first].iov_len -= left;
         }
+    }
+    return 0;
+}
+
+// fallocate() answers that mean "this filesystem cannot do that mode", not
+// "it failed" (ENOTSUP is EOPNOTSUPP on Linux). Callers pass only non-empty
+// ranges inside the file, so EINVAL can only be about the mode.
+bool unsupported(int result) {
+    return result == -EOPNOTSUPP || result == -ENOSYS || result == -EINVAL;
+}
+
+int fallocate_range(int fd, int mode, uint64_t offset, uint64_t length) {
+    while (::fallocate(fd, mode, off_t(offset), off_t(length)) < 0) {
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+// Writes zeros over the range from one static block, up to 1 MiB per call:
+// the memory used does not grow with the length the guest asked for.
+int write_zero_bytes(int fd, uint64_t offset, uint64_t length) {
+    static const std::array<uint8_t, 64 << 10> zeros{};
+    std::array<iovec, 16> iov{};
+    while (length > 0) {
+        int count = 0;
+        uint64_t batch = 0;
+        for (; count < int(iov.size()) && batch < length; ++count) {
+            size_t n = size_t(std::min<uint64_t>(zeros.size(), length - batch));
+            // pwritev only reads the buffers: the const_cast is safe.
+            iov[size_t(count)] = {const_cast<uint8_t*>(zeros.data()), n};
+            batch += n;
+        }
+        ssize_t n = ::pwritev(fd, iov.data(), count, off_t(offset));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            return -EIO;
+        }
+        offset += uint64_t(n);  // a short write goes on where it stopped
+        length -= uint64_t(n);
     }
     return 0;
 }
@@ -96,14 +147,60 @@ int DiskImage::flush() const {
     return ::fdatasync(fd_.get()) < 0 ? -errno : 0;
 }
 
-int DiskImage::discard(uint64_t offset, uint64_t length) const {
-    int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-    return ::fallocate(fd_.get(), mode, off_t(offset), off_t(length)) < 0 ? -errno : 0;
+int DiskImage::discard(uint64_t offset, uint64_t length) {
+    if (length == 0 || !punch_hole_) {
+        return 0;
+    }
+    int result =
+        fallocate_range(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+    if (unsupported(result)) {
+        log_debug("disk image '{}': no hole punching here ({}); discard does nothing", path_,
+                  std::strerror(-result));
+        punch_hole_ = false;
+        return 0;
+    }
+    return result;
 }
 
-int DiskImage::write_zeroes(uint64_t offset, uint64_t length) const {
-    int mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-    return ::fallocate(fd_.get(), mode, off_t(offset), off_t(length)) < 0 ? -errno : 0;
+int DiskImage::write_zeroes(uint64_t offset, uint64_t length) {
+    if (length == 0) {
+        return 0;
+    }
+    // Every method suits a request with or without the unmap flag: the guest
+    // reads back zeros either way and cannot see how the host allocates
+    // (write_zeroes_may_unmap stays 0).
+    if (zero_range_) {
+        int result =
+            fallocate_range(fd_.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length);
+        if (!unsupported(result)) {
+            return result;
+        }
+        log_debug("disk image '{}': no FALLOC_FL_ZERO_RANGE here ({}); trying holes", path_,
+                  std::strerror(-result));
+        zero_range_ = false;
+    }
+    if (punch_hole_) {
+        int result =
+            fallocate_range(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+        if (!unsupported(result)) {
+            return result;
+        }
+        log_debug("disk image '{}': no hole punching here ({}); writing zeros", path_,
+                  std::strerror(-result));
+        punch_hole_ = false;
+    }
+    return write_zero_bytes(fd_.get(), offset, length);
+}
+
+DiskImage::ZeroMethod DiskImage::zero_method() const {
+    return zero_range_   ? ZeroMethod::ZeroRange
+           : punch_hole_ ? ZeroMethod::PunchHole
+                         : ZeroMethod::Write;
+}
+
+void DiskImage::assume_zero_method(ZeroMethod method) {
+    zero_range_ = method == ZeroMethod::ZeroRange;
+    punch_hole_ = method != ZeroMethod::Write;
 }
 
 }  // namespace vmm

@@ -1,5 +1,6 @@
 // A disk image file behind a virtio-blk device: opened read-only or
 // read-write, locked against a second VMM (OFD locks), sized in sectors.
+// Discard and write-zeroes adapt to what the image's filesystem supports.
 #pragma once
 
 #include <sys/uio.h>
@@ -30,14 +31,31 @@ class DiskImage {
     int read_vectored(const std::vector<iovec>& iov, uint64_t offset) const;
     int write_vectored(const std::vector<iovec>& iov, uint64_t offset) const;
     int flush() const;
-    int discard(uint64_t offset, uint64_t length) const;
-    int write_zeroes(uint64_t offset, uint64_t length) const;
+    // Not const: these two learn what the filesystem supports (one thread).
+    // Punches a hole; a no-op (0) where the filesystem has no holes, since a
+    // discard is only a hint. Real I/O errors are returned.
+    int discard(uint64_t offset, uint64_t length);
+    // The range reads back as zeros afterwards, by the first of ZeroMethod
+    // that the filesystem supports. Real I/O errors are returned.
+    int write_zeroes(uint64_t offset, uint64_t length);
+
+    // How write_zeroes() zeroes, best first: FALLOC_FL_ZERO_RANGE (keeps the
+    // blocks allocated), FALLOC_FL_PUNCH_HOLE (tmpfs has no ZERO_RANGE),
+    // writing zeros. A method the filesystem refuses is not tried again.
+    enum class ZeroMethod { ZeroRange, PunchHole, Write };
+    ZeroMethod zero_method() const;
+    // Starts at `method`, as if the filesystem lacked the ones before it
+    // (Write also makes discard a no-op). For tests.
+    void assume_zero_method(ZeroMethod method);
 
   private:
     std::string path_;
     bool read_only_;
     UniqueFd fd_;
     uint64_t sectors_ = 0;
+    // Cleared when fallocate() says the filesystem cannot do it.
+    bool zero_range_ = true;
+    bool punch_hole_ = true;
 };
 
 }  // namespace vmm
