@@ -158,8 +158,12 @@ void Instance::start(const VmConfig& config) {
     trace_.mark(BootTrace::Event::InstanceStart);
     log_debug("starting the VM: {} vCPU(s), {} MiB, kernel {}", config.vcpu_count,
               config.memory_mib, config.kernel_path);
+    // The user's files and fds before KVM: their errors come first, and an
+    // API client that fixes its input keeps the VM prepared ahead.
+    MachineInputs inputs(config);
     auto owned = std::make_unique<VmConfig>(config);
-    auto machine = std::make_unique<Machine>(*owned, trace_, loop_, std::move(prepared_));
+    auto machine =
+        std::make_unique<Machine>(*owned, std::move(inputs), trace_, loop_, std::move(prepared_));
     machine->start();
     running_config_ = std::move(owned);
     machine_ = std::move(machine);

@@ -142,7 +142,26 @@ void Machine::follow_terminal_size(boost::asio::signal_set& resize) {
     });
 }
 
-Machine::Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop,
+MachineInputs::MachineInputs(const VmConfig& config)
+    : boot(config.kernel_path, config.initrd_path) {
+    for (const DriveConfig& drive : config.drives) {
+        disks.push_back(std::make_unique<DiskImage>(drive.path, drive.read_only));
+    }
+    for (const NetConfig& net : config.nets) {
+        taps.push_back(net.tap_fd >= 0 ? Tap::adopt(net.tap_fd) : Tap::open(net.tap_name));
+    }
+    if (config.serial_out_path) {
+        // A file or a named pipe with a reader, as Firecracker's serial_out_path.
+        int fd = ::open(config.serial_out_path->c_str(),
+                        O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            throw_errno(fmt::format("serial_out_path {}", *config.serial_out_path));
+        }
+        serial_out = UniqueFd(fd);
+    }
+}
+
+Machine::Machine(const VmConfig& config, MachineInputs inputs, BootTrace& trace, EventLoop& loop,
                  std::unique_ptr<PreparedVm> prepared)
     : config_(config),
       trace_(trace),
@@ -153,7 +172,7 @@ Machine::Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop,
                    (config.cpu_profile == CpuProfileChoice::Auto && pvm_host);
     pvm_host_ = pvm_host;
     setup_vm();
-    setup_devices();
+    setup_devices(inputs);
 
     KernelCmdline cmdline(config.cmdline.value_or(
         config.console == ConsoleKind::Virtio ? kDefaultVirtioConsoleCmdline : kDefaultCmdline));
@@ -172,8 +191,8 @@ Machine::Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop,
     }
     cmdline_ = cmdline.str();
 
-    x86::BootRequest request{config.kernel_path, config.initrd_path, cmdline_, config.boot_entry};
-    x86::BootSetup boot = x86::setup_boot(*memory_, request);
+    x86::BootRequest request{cmdline_, config.boot_entry};
+    x86::BootSetup boot = x86::setup_boot(*memory_, inputs.boot, request);
     // The MP table lets every guest (acpi=off included) find all vCPUs.
     x86::write_mp_table(*memory_, config.vcpu_count);
     if (config.acpi) {
@@ -220,17 +239,9 @@ void Machine::setup_vm() {
     vm_->create_pit2();
 }
 
-void Machine::setup_devices() {
+void Machine::setup_devices(MachineInputs& inputs) {
     const VmFd& vm = *vm_;
-    if (config_.serial_out_path) {
-        // A file or a named pipe with a reader, as Firecracker's serial_out_path.
-        int fd = ::open(config_.serial_out_path->c_str(),
-                        O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            throw_errno(fmt::format("serial_out_path {}", *config_.serial_out_path));
-        }
-        serial_out_ = UniqueFd(fd);
-    }
+    serial_out_ = std::move(inputs.serial_out);
     int serial_fd = serial_out_.get() >= 0 ? serial_out_.get() : STDOUT_FILENO;
     serial_ = std::make_shared<Serial8250>(
         [&vm] {
@@ -263,15 +274,14 @@ void Machine::setup_devices() {
     virtio_devices_ = std::make_unique<VirtioMmioDevices>(*vm_, mmio_bus_, *memory_);
     for (size_t i = 0; i < config_.drives.size(); ++i) {
         const DriveConfig& drive = config_.drives[i];
-        auto image = std::make_unique<DiskImage>(drive.path, drive.read_only);
         std::string id = drive.id.empty() ? fmt::format("vmm-drive{}", i) : drive.id;
-        virtio_devices_->add(std::make_unique<BlockDevice>(std::move(image), id, drive.io),
-                             fmt::format("virtio-blk {}", id));
+        virtio_devices_->add(
+            std::make_unique<BlockDevice>(std::move(inputs.disks[i]), id, drive.io),
+            fmt::format("virtio-blk {}", id));
     }
     for (size_t i = 0; i < config_.nets.size(); ++i) {
         const NetConfig& net = config_.nets[i];
-        std::unique_ptr<Tap> tap =
-            net.tap_fd >= 0 ? Tap::adopt(net.tap_fd) : Tap::open(net.tap_name);
+        std::unique_ptr<Tap> tap = std::move(inputs.taps[i]);
         MacAddress mac = net.mac.value_or(MacAddress::random());
         std::string name = net.id.empty() ? fmt::format("net{}", i) : net.id;
         if (config_.verbose) {

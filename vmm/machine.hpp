@@ -8,9 +8,12 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "arch/x86_64/boot.hpp"
 #include "devices/legacy/i8042.hpp"
 #include "devices/legacy/serial_8250.hpp"
+#include "devices/virtio/block/disk_image.hpp"
 #include "devices/virtio/console/console_device.hpp"
+#include "devices/virtio/net/tap.hpp"
 #include "vmm/boot_trace.hpp"
 #include "vmm/bus.hpp"
 #include "vmm/config.hpp"
@@ -29,12 +32,26 @@
 
 namespace vmm {
 
+// What the configuration names on the host, opened and checked before KVM is
+// touched: a missing kernel, a locked disk or a closed tap fd is reported as
+// such even on a host without KVM. The Machine takes them over as they are.
+struct MachineInputs {
+    // Throws Error naming the input and the problem.
+    explicit MachineInputs(const VmConfig& config);
+
+    x86::BootFiles boot;
+    std::vector<std::unique_ptr<DiskImage>> disks;  // one per config.drives, locked
+    std::vector<std::unique_ptr<Tap>> taps;         // one per config.nets
+    UniqueFd serial_out;                            // serial_out_path, when set
+};
+
 class Machine {
   public:
     // Builds everything on `loop`, which must outlive the machine; nothing
-    // runs until start(). `config` must outlive the machine too.
+    // runs until start(). `config` must outlive the machine too; `inputs`
+    // are what it names, opened from it.
     // `prepared`: KVM work done ahead (see PreparedVm); made here when null.
-    Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop,
+    Machine(const VmConfig& config, MachineInputs inputs, BootTrace& trace, EventLoop& loop,
             std::unique_ptr<PreparedVm> prepared = nullptr);
     ~Machine();
 
@@ -66,7 +83,7 @@ class Machine {
 
   private:
     void setup_vm();
-    void setup_devices();
+    void setup_devices(MachineInputs& inputs);
     void setup_vcpus(const x86::BootSetup& boot);
     void stop_all();
     // Re-reads the terminal size on each SIGWINCH for virtio-console.

@@ -28,9 +28,8 @@ void write_cmdline(const GuestMemory& memory, const std::string& cmdline, uint32
                  std::span(reinterpret_cast<const uint8_t*>(cmdline.c_str()), cmdline.size() + 1));
 }
 
-InitrdPlacement load_initrd(const GuestMemory& memory, const std::string& path,
+InitrdPlacement load_initrd(const GuestMemory& memory, const ImageFile& file,
                             const KernelImage& kernel) {
-    ImageFile file(path, "initrd");
     uint64_t low_ram_end = std::min(memory.total_size(), kMmioHoleStart);
     auto address =
         place_initrd(file.size(), kernel.load_end, kernel.initrd_address_max, low_ram_end);
@@ -38,7 +37,7 @@ InitrdPlacement load_initrd(const GuestMemory& memory, const std::string& path,
         throw Error(
             fmt::format("initrd '{}' ({} KiB) does not fit in guest memory ({} MiB) "
                         "above the kernel",
-                        path, file.size() >> 10, memory.total_size() >> 20));
+                        file.path(), file.size() >> 10, memory.total_size() >> 20));
     }
     file.read_into_guest(0, file.size(), memory, GuestAddress(*address));
     return {*address, file.size()};
@@ -69,14 +68,21 @@ std::optional<uint64_t> place_initrd(uint64_t size, uint64_t kernel_end, uint64_
     return address;
 }
 
-BootSetup setup_boot(const GuestMemory& memory, const BootRequest& request) {
-    ImageFile kernel_file(request.kernel_path, "kernel");
-    KernelImage kernel = load_kernel(kernel_file, memory);
+BootFiles::BootFiles(const std::string& kernel_path, const std::optional<std::string>& initrd_path)
+    : kernel(kernel_path, "kernel") {
+    if (initrd_path) {
+        initrd.emplace(*initrd_path, "initrd");
+    }
+}
+
+BootSetup setup_boot(const GuestMemory& memory, const BootFiles& files,
+                     const BootRequest& request) {
+    KernelImage kernel = load_kernel(files.kernel, memory);
 
     BootSetup setup{};
     setup.kernel_end = kernel.load_end;
-    if (request.initrd_path) {
-        setup.initrd = load_initrd(memory, *request.initrd_path, kernel);
+    if (files.initrd) {
+        setup.initrd = load_initrd(memory, *files.initrd, kernel);
     }
     write_cmdline(memory, request.cmdline, kernel.cmdline_max);
     write_gdt(memory);
@@ -88,7 +94,7 @@ BootSetup setup_boot(const GuestMemory& memory, const BootRequest& request) {
     }
     if (entry == BootEntry::Pvh && !kernel.pvh_entry) {
         throw Error(fmt::format("kernel '{}' has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)",
-                                request.kernel_path));
+                                files.kernel.path()));
     }
     setup.entry = entry;
     if (entry == BootEntry::Pvh) {

@@ -8,15 +8,25 @@
 #include <string>
 
 #include "arch/x86_64/boot_params.hpp"
+#include "vmm/image_file.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
 namespace vmm::x86 {
 
 enum class BootEntry { Auto, Linux64, Pvh };
 
+// The kernel and initrd, opened and checked (readable, regular, not empty)
+// before the VM is built, so that a bad path is reported as such even where
+// KVM is missing. Their contents are checked when they are loaded.
+struct BootFiles {
+    // Throws Error naming the file and the problem.
+    BootFiles(const std::string& kernel_path, const std::optional<std::string>& initrd_path);
+
+    ImageFile kernel;
+    std::optional<ImageFile> initrd;
+};
+
 struct BootRequest {
-    std::string kernel_path;
-    std::optional<std::string> initrd_path;
     std::string cmdline;
     BootEntry entry = BootEntry::Auto;
 };
@@ -31,7 +41,7 @@ struct BootSetup {
     std::optional<InitrdPlacement> initrd;
 };
 
-BootSetup setup_boot(const GuestMemory& memory, const BootRequest& request);
+BootSetup setup_boot(const GuestMemory& memory, const BootFiles& files, const BootRequest& request);
 
 // The highest page-aligned spot for an initrd of `size` bytes above `kernel_end`
 // whose last byte is at most `address_max` and which ends inside low RAM.

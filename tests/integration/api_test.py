@@ -9,9 +9,11 @@
                pre-boot requests are refused after boot; SIGTERM exits 143.
   errors       every endpoint's error paths before and after boot: wrong
                method, bad JSON, wrong types, out-of-range values, unknown
-               fields, files that do not exist, requests we cannot honour.
+               fields, files that do not exist, requests we cannot honour;
+               without KVM, InstanceStart names a bad kernel before KVM.
   config-file  --config-file boots the hello guest with --no-api; a broken
-               file is one line on stderr and exit 1.
+               file (or one naming bad files, checked without KVM) is one
+               line on stderr and exit 1.
   ctrl-alt-del SendCtrlAltDel reaches the ctrl_alt_del guest's keyboard
                controller, which exits 0 after the right scan codes.
   abuse        200 concurrent clients, a slowloris client, a 10 MiB body and
@@ -267,6 +269,19 @@ def case_errors(vmm, guests, tmp, schemas):
         assert v.stop() == 128 + signal.SIGTERM
     finally:
         v.stop()
+    # Without KVM, InstanceStart still reports the bad input first.
+    empty = os.path.join(tmp, "empty")
+    open(empty, "w").close()
+    os.mkdir(os.path.join(tmp, "no-kvm"))
+    v = Vmm(vmm, ["--kvm-device", "/nonexistent/kvm"], os.path.join(tmp, "no-kvm"))
+    api = Api(v.sock, schemas)
+    try:
+        api.ok("PUT", "/boot-source", {"kernel_image_path": empty})
+        api.fails("PUT", "/actions", {"action_type": "InstanceStart"}, "is empty")
+        api.ok("PUT", "/boot-source", {"kernel_image_path": kernel})
+        api.fails("PUT", "/actions", {"action_type": "InstanceStart"}, "KVM is not available")
+    finally:
+        v.stop()
 
 
 def case_config_file(vmm, guests, tmp, schemas):
@@ -286,6 +301,8 @@ def case_config_file(vmm, guests, tmp, schemas):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Hello from test guest" in run.stdout, run.stdout
     assert "virtio-blk rootfs" in run.stderr and "virtio-rng" in run.stderr, run.stderr
+    empty = os.path.join(tmp, "empty")
+    open(empty, "w").close()
     for name, document, contains in [
         ("syntax", "{", "deserializing"),
         ("unknown", json.dumps({"boot-source": {"kernel_image_path": kernel}, "cpus": 2}),
@@ -295,12 +312,18 @@ def case_config_file(vmm, guests, tmp, schemas):
         ("range", json.dumps({"boot-source": {"kernel_image_path": kernel},
                               "machine-config": {"vcpu_count": 99, "mem_size_mib": 64}}),
          "vCPU number is invalid"),
+        ("emptykernel", json.dumps({"boot-source": {"kernel_image_path": empty}}), "is empty"),
+        ("nodisk", json.dumps({"boot-source": {"kernel_image_path": kernel},
+                               "drives": [{"drive_id": "rootfs", "path_on_host": "/nonexistent/d",
+                                           "is_root_device": True, "is_read_only": False}]}),
+         "cannot open disk image"),
     ]:
         path = os.path.join(tmp, name + ".json")
         with open(path, "w") as f:
             f.write(document)
-        run = subprocess.run([vmm, "--config-file", path], capture_output=True, text=True,
-                             timeout=30)
+        # Without KVM: each error is about the input, found before KVM is opened.
+        run = subprocess.run([vmm, "--config-file", path, "--kvm-device", "/nonexistent/kvm"],
+                             capture_output=True, text=True, timeout=30)
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 1, f"{name}: exit {run.returncode}: {run.stderr}"
         assert len(lines) == 1 and lines[0].startswith("vmm: error: ") and contains in lines[0], \

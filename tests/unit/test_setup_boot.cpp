@@ -14,6 +14,7 @@ using test::Bytes;
 using test::kKernelPaddr;
 using vmm::GuestAddress;
 using vmm::x86::BootEntry;
+using vmm::x86::BootFiles;
 using vmm::x86::BootRequest;
 using vmm::x86::BootSetup;
 using vmm::x86::setup_boot;
@@ -26,14 +27,16 @@ constexpr uint64_t kPvhEntry = kKernelPaddr + 0x80;
 struct Boot {
     vmm::GuestMemory memory = test::make_guest_memory(kMemory);
     test::TempFile kernel;
+    std::string kernel_path;
+    std::optional<std::string> initrd_path;
     BootRequest request;
 
     explicit Boot(const Bytes& image, std::string cmdline = "console=ttyS0 reboot=k")
-        : kernel(image) {
-        request.kernel_path = kernel.path();
+        : kernel(image), kernel_path(kernel.path()) {
         request.cmdline = std::move(cmdline);
     }
-    BootSetup run() { return setup_boot(memory, request); }
+    // Opens the files as the VMM does before KVM, then boots from them.
+    BootSetup run() { return setup_boot(memory, BootFiles(kernel_path, initrd_path), request); }
 };
 
 Bytes plain_elf() {
@@ -150,7 +153,7 @@ TEST_CASE("setup_boot places and loads the initrd", "[setup_boot][initrd]") {
     Bytes contents = test::pattern(10000, 77);
     test::TempFile initrd(contents);
     Boot boot(plain_elf());
-    boot.request.initrd_path = initrd.path();
+    boot.initrd_path = initrd.path();
     BootSetup setup = boot.run();
 
     REQUIRE(setup.initrd.has_value());
@@ -167,7 +170,7 @@ TEST_CASE("setup_boot lists the initrd as a PVH module", "[setup_boot][initrd][p
     Bytes contents = test::pattern(0x2000, 12);
     test::TempFile initrd(contents);
     Boot boot(pvh_elf());
-    boot.request.initrd_path = initrd.path();
+    boot.initrd_path = initrd.path();
     BootSetup setup = boot.run();
     REQUIRE(setup.initrd.has_value());
 
@@ -183,23 +186,32 @@ TEST_CASE("setup_boot lists the initrd as a PVH module", "[setup_boot][initrd][p
 TEST_CASE("setup_boot rejects an initrd too big for guest memory", "[setup_boot][initrd]") {
     test::TempFile initrd = test::TempFile::sparse(130ull << 20);
     Boot boot(plain_elf());
-    boot.request.initrd_path = initrd.path();
+    boot.initrd_path = initrd.path();
     CHECK_THROWS_WITH(boot.run(), Contains("initrd") && Contains("does not fit"));
 
     // Just too big to fit above the kernel (which ends at 16 MiB + 20 KiB).
     test::TempFile tight = test::TempFile::sparse(kMemory - kKernelPaddr - 0x5000 + 0x1000);
     Boot over_kernel(plain_elf());
-    over_kernel.request.initrd_path = tight.path();
+    over_kernel.initrd_path = tight.path();
     CHECK_THROWS_WITH(over_kernel.run(), Contains("does not fit"));
 }
 
-TEST_CASE("setup_boot reports a missing initrd or kernel", "[setup_boot]") {
-    Boot boot(plain_elf());
-    boot.request.initrd_path = "/nonexistent/initrd.img";
-    CHECK_THROWS_WITH(boot.run(), Contains("cannot open initrd"));
-    boot.request.initrd_path.reset();
-    boot.request.kernel_path = "/nonexistent/vmlinux";
-    CHECK_THROWS_WITH(boot.run(), Contains("cannot open kernel"));
+TEST_CASE("boot files: a missing, directory or empty kernel or initrd is reported",
+          "[setup_boot]") {
+    test::TempFile kernel(plain_elf());
+    test::TempFile empty;
+    test::TempDir directory;
+    CHECK_THROWS_WITH(BootFiles("/nonexistent/vmlinux", std::nullopt),
+                      Contains("cannot open kernel"));
+    CHECK_THROWS_WITH(BootFiles(directory.path(), std::nullopt),
+                      Contains("kernel") && Contains("is a directory"));
+    CHECK_THROWS_WITH(BootFiles(empty.path(), std::nullopt),
+                      Contains("kernel") && Contains("is empty"));
+    CHECK_THROWS_WITH(BootFiles(kernel.path(), "/nonexistent/initrd.img"),
+                      Contains("cannot open initrd"));
+    CHECK_THROWS_WITH(BootFiles(kernel.path(), empty.path()),
+                      Contains("initrd") && Contains("is empty"));
+    CHECK_NOTHROW(BootFiles(kernel.path(), std::nullopt));
 }
 
 TEST_CASE("setup_boot with a bzImage copies its header into the zero page", "[setup_boot]") {
@@ -225,12 +237,11 @@ TEST_CASE("setup_boot with a bzImage copies its header into the zero page", "[se
     CHECK_THROWS_WITH(pvh.run(), Contains("no PVH entry note"));
 }
 
-// Regression test for a fixed bug (arch/x86_64/layout.hpp: kIdtAddress = 0x520, used by write_gdt in
-// arch/x86_64/boot.cpp): the boot GDT has five 8-byte entries at 0x500..0x527,
-// so the 8-byte empty IDT written at 0x520 overwrites GDT entry 4, the TSS
-// descriptor (selector 0x20) that setup_boot_registers loads into TR. The GDT
-// in guest memory then no longer matches the loaded segments. Fails until the
-// IDT is moved past the GDT (e.g. 0x530).
+// Regression test for a fixed bug (arch/x86_64/layout.hpp: kIdtAddress = 0x520, used by write_gdt
+// in arch/x86_64/boot.cpp): the boot GDT has five 8-byte entries at 0x500..0x527, so the 8-byte
+// empty IDT written at 0x520 overwrites GDT entry 4, the TSS descriptor (selector 0x20) that
+// setup_boot_registers loads into TR. The GDT in guest memory then no longer matches the loaded
+// segments. Fails until the IDT is moved past the GDT (e.g. 0x530).
 TEST_CASE("setup_boot writes the whole boot GDT to guest memory", "[setup_boot][gdt]") {
     Boot boot(plain_elf());
     boot.run();
