@@ -13,6 +13,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "arch/x86_64/mptable.hpp"
 #include "arch/x86_64/regs.hpp"
+#include "devices/legacy/acpi_power_off.hpp"
 #include "devices/legacy/debug_device.hpp"
 #include "devices/legacy/i8042.hpp"
 #include "devices/virtio/block/block_device.hpp"
@@ -270,6 +271,13 @@ void Machine::setup_devices(MachineInputs& inputs) {
     pio_bus_.insert(x86::kDebugPort, 2, std::make_shared<DebugDevice>(0, 1, debug));
     mmio_bus_.insert(x86::kDebugMmioAddress, x86::kDebugMmioSize,
                      std::make_shared<DebugDevice>(4, 0, debug));
+    if (config_.acpi) {
+        // The FADT's sleep register: where the DSDT's \_S5_ sends a poweroff.
+        auto power_off = [this] {
+            exit_.request(exit_status::kGuestStopped, "guest powered off (ACPI S5)");
+        };
+        pio_bus_.insert(x86::kAcpiSleepPort, 1, std::make_shared<AcpiPowerOff>(power_off));
+    }
 
     virtio_devices_ = std::make_unique<VirtioMmioDevices>(*vm_, mmio_bus_, *memory_);
     for (size_t i = 0; i < config_.drives.size(); ++i) {

@@ -180,6 +180,8 @@ constexpr uint8_t kAccessByte = 1;
 // Writing 0xfe to the i8042 command port pulses the reset line.
 constexpr uint64_t kResetPort = kI8042Port + 4;
 constexpr uint8_t kResetValue = 0xfe;
+// \_S5_'s SLP_TYP: what devices/legacy/acpi_power_off.cpp takes as power-off.
+constexpr uint8_t kS5SleepType = 5;
 
 constexpr uint32_t kMadtPcatCompat = 1;
 constexpr uint8_t kMadtLocalApic = 0;
@@ -225,9 +227,10 @@ void seal(Bytes& table) {
     table[kChecksumOffset] = table_checksum(table);
 }
 
-// Scope (\_SB) with COM1 (PNP0501) and one LNRO0005 device per virtio-mmio
-// window: Linux gives each _CRS interrupt an IRQ through the IOAPIC, which a
-// hardware-reduced machine has no other way to get (no PIC, so no ISA IRQs).
+// \_S5_, then Scope (\_SB) with COM1 (PNP0501) and one LNRO0005 device per
+// virtio-mmio window: Linux gives each _CRS interrupt an IRQ through the
+// IOAPIC, which a hardware-reduced machine has no other way to get (no PIC, so
+// no ISA IRQs). Without \_S5_, Linux has no ACPI power-off and halts instead.
 Bytes make_dsdt(std::span<const AcpiVirtioMmio> virtio_devices) {
     Bytes devices = aml::device(
         "COM1",
@@ -264,8 +267,11 @@ Bytes make_dsdt(std::span<const AcpiVirtioMmio> virtio_devices) {
         Bytes declared = aml::device(fmt::format("VR{:02X}", i), body);
         devices.insert(devices.end(), declared.begin(), declared.end());
     }
-    Bytes table =
-        aml::join({bytes_of(header("DSDT", kDsdtRevision)), aml::scope("\\_SB_", devices)});
+    Bytes table = aml::join({
+        bytes_of(header("DSDT", kDsdtRevision)),
+        aml::name("_S5_", aml::package({aml::integer(kS5SleepType)})),
+        aml::scope("\\_SB_", devices),
+    });
     seal(table);
     return table;
 }
@@ -309,6 +315,11 @@ Bytes make_fadt(uint64_t dsdt_address) {
     fadt.flags = kFadtHardwareReduced | kFadtResetRegSupported;
     fadt.reset_reg = GenericAddress{kSpaceSystemIo, 8, 0, kAccessByte, kResetPort};
     fadt.reset_value = kResetValue;
+    // One register for both, as Cloud Hypervisor's: Linux clears WAK_STS,
+    // then writes SLP_TYP | SLP_EN; after S5 the VM is gone before Linux
+    // would poll for WAK_STS.
+    fadt.sleep_control_reg = GenericAddress{kSpaceSystemIo, 8, 0, kAccessByte, kAcpiSleepPort};
+    fadt.sleep_status_reg = fadt.sleep_control_reg;
     fadt.minor_version = kFadtMinorVersion;
     Bytes table = bytes_of(fadt);
     seal(table);

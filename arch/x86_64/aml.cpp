@@ -16,6 +16,7 @@ constexpr uint8_t kStringPrefix = 0x0d;
 constexpr uint8_t kQWordPrefix = 0x0e;
 constexpr uint8_t kScopeOp = 0x10;
 constexpr uint8_t kBufferOp = 0x11;
+constexpr uint8_t kPackageOp = 0x12;
 constexpr uint8_t kExtOpPrefix = 0x5b;
 constexpr uint8_t kDeviceOp = 0x82;  // after kExtOpPrefix
 constexpr uint8_t kRootChar = '\\';
@@ -64,7 +65,7 @@ Bytes name_string(std::string_view path) {
 }
 
 // op PkgLength contents
-Bytes package(std::initializer_list<uint8_t> op, const Bytes& contents) {
+Bytes length_prefixed(std::initializer_list<uint8_t> op, const Bytes& contents) {
     Bytes bytes(op);
     Bytes length = pkg_length(contents.size());
     bytes.insert(bytes.end(), length.begin(), length.end());
@@ -100,11 +101,11 @@ Bytes pkg_length(size_t payload) {
 }
 
 Bytes scope(std::string_view path, const Bytes& body) {
-    return package({kScopeOp}, join({name_string(path), body}));
+    return length_prefixed({kScopeOp}, join({name_string(path), body}));
 }
 
 Bytes device(std::string_view name, const Bytes& body) {
-    return package({kExtOpPrefix, kDeviceOp}, join({name_string(name), body}));
+    return length_prefixed({kExtOpPrefix, kDeviceOp}, join({name_string(name), body}));
 }
 
 Bytes name(std::string_view name, const Bytes& value) {
@@ -177,10 +178,22 @@ Bytes eisa_id(std::string_view id) {
             static_cast<uint8_t>(value >> 8), static_cast<uint8_t>(value)};
 }
 
+Bytes package(const std::vector<Bytes>& elements) {
+    // NumElements is a single byte.
+    if (elements.size() > 0xff) {
+        throw Error(fmt::format("AML: a package of {} elements is too large", elements.size()));
+    }
+    Bytes contents{static_cast<uint8_t>(elements.size())};
+    for (const Bytes& element : elements) {
+        contents.insert(contents.end(), element.begin(), element.end());
+    }
+    return length_prefixed({kPackageOp}, contents);
+}
+
 Bytes resource_template(const Bytes& descriptors) {
     // A zero checksum in the end tag means "not checksummed".
     Bytes data = join({descriptors, {kEndTag, 0}});
-    return package({kBufferOp}, join({integer(data.size()), data}));
+    return length_prefixed({kBufferOp}, join({integer(data.size()), data}));
 }
 
 Bytes io_port(uint16_t base, uint8_t length) {

@@ -1,6 +1,7 @@
 // Just enough of an ACPI Machine Language encoder (ACPI 6.x chapter 20, and
-// the resource descriptors of chapter 6.4) to declare devices in the DSDT:
-// scopes, devices, named integers, strings, EISA IDs and resource templates.
+// the resource descriptors of chapter 6.4) to declare devices and the S5
+// sleep state in the DSDT: scopes, devices, named integers, strings, EISA IDs, packages and
+// resource templates.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,8 @@ Bytes name(std::string_view name, const Bytes& value);
 Bytes integer(uint64_t value);        // the shortest encoding
 Bytes string(std::string_view text);  // printable ASCII
 Bytes eisa_id(std::string_view id);   // EisaId ("PNP0501"): a compressed DWORD
+// Package () { elements }: at most 255 encoded data objects.
+Bytes package(const std::vector<Bytes>& elements);
 
 // ResourceTemplate () { descriptors }: a buffer closed by an end tag.
 Bytes resource_template(const Bytes& descriptors);

@@ -59,5 +59,9 @@ inline constexpr uint32_t kCom1Irq = 4;
 inline constexpr uint32_t kKeyboardIrq = 1;  // the i8042's keyboard port
 inline constexpr uint16_t kI8042Port = 0x60;
 inline constexpr uint16_t kDebugPort = 0xf4;  // 0xf4 exit status, 0xf5 boot timer
+// The hardware-reduced ACPI sleep control and status register (the FADT's
+// SLEEP_CONTROL_REG and SLEEP_STATUS_REG), one byte, only with --acpi. Cloud
+// Hypervisor's port: no VGA here, and nothing else claims it.
+inline constexpr uint16_t kAcpiSleepPort = 0x3c0;
 
 }  // namespace vmm::x86

@@ -20,7 +20,9 @@
  * header: QEMU microvm's qboot leaves it 0), exit_from_last=1,
  * ap_timeout_ms=N (1000), exit_wait_ms=N (2000: how long the BSP waits for
  * the VM to stop after the last CPU wrote the status), exit_via=mmio (as in
- * every guest).
+ * every guest), poweroff=acpi (after a PASS, power off the way Linux does
+ * on a hardware-reduced ACPI machine instead of writing the exit port: the
+ * VMM should then exit 0 by itself).
  * Output: the per-CPU lines, "smp: N cpus online", "smp: mptable ok (N
  * processors)", "smp: madt ok (N local apics)" (or "... skipped"), any
  * "FAIL: ..." lines, then "smp: PASS" (exit 0) or "smp: FAIL" (exit 1);
@@ -40,6 +42,8 @@ static int g_exit_from_last;
 static int g_exit_via_mmio;
 static int g_check_topology = 1;
 static volatile u32 g_verdict_ready;
+static int g_poweroff_acpi;
+static u64 g_fadt; /* found by check_acpi */
 static volatile u32 g_verdict;
 
 /* ------------------------------------------------------------------ */
@@ -543,11 +547,100 @@ static void check_acpi(const struct boot_info *bi)
     smp_printf("smp: acpi: XSDT lists %u tables: %s\n", n, names);
     if (!fadt)
         fail("acpi: XSDT has no FADT (\"FACP\")");
+    g_fadt = fadt;
     if (!madt) {
         fail("madt: XSDT has no MADT (\"APIC\")");
         return;
     }
     check_madt_table(madt);
+}
+
+/* ------------------------------------------------------------------ */
+/* poweroff=acpi: Linux's acpi_power_off on a hardware-reduced machine */
+/* (ACPICA acpi_hw_extended_sleep): SLP_TYPa from the DSDT's \_S5_,   */
+/* WAK_STS (0x80) to SLEEP_STATUS_REG, then SLP_TYP << 2 | SLP_EN      */
+/* (0x20) to SLEEP_CONTROL_REG.                                        */
+/* ------------------------------------------------------------------ */
+#define FADT_SLEEP_CONTROL_REG 244
+#define FADT_SLEEP_STATUS_REG 256
+
+/* The port of the 8-bit system-I/O register the FADT's GAS at off names, or 0. */
+static u16 fadt_sleep_port(u64 fadt, u32 off, const char *name)
+{
+    u32 len = rd32(fadt + 4);
+    if (len < off + 12) {
+        fail("poweroff: the FADT (%u bytes) has no %s", len, name);
+        return 0;
+    }
+    u8 space = rd8(fadt + off), width = rd8(fadt + off + 1), shift = rd8(fadt + off + 2);
+    u64 addr = rd64(fadt + off + 4);
+    if (space != 1 || width != 8 || shift != 0 || !addr || addr > 0xffff) {
+        fail("poweroff: %s is not an 8-bit I/O port (space %u, width %u, offset %u, address 0x%lx)", name, space,
+             width, shift, addr);
+        return 0;
+    }
+    return (u16)addr;
+}
+
+/* SLP_TYPa: the low byte of the first integer of Name (\_S5_, Package () {...}), or -1. */
+static int dsdt_s5_type(u64 dsdt)
+{
+    u64 end = dsdt + rd32(dsdt + 4);
+    for (u64 p = dsdt + ACPI_HDR_LEN; p + 12 <= end; p++) {
+        u64 q = p + 1;
+        if (rd8(p) != 0x08)
+            continue;
+        if (rd8(q) == '\\')
+            q++;
+        if (!sig_is(q, "_S5_", 4) || rd8(q + 4) != 0x12)
+            continue;
+        q += 5;
+        q += 1 + (rd8(q) >> 6); /* PkgLength */
+        if (rd8(q++) == 0)
+            break; /* no elements */
+        switch (rd8(q)) {
+        case 0x00:
+            return 0;
+        case 0x01:
+            return 1;
+        case 0x0a:
+        case 0x0b:
+        case 0x0c:
+        case 0x0e:
+            return rd8(q + 1);
+        }
+        break;
+    }
+    fail("poweroff: the DSDT at 0x%lx has no \\_S5_ package with an integer", dsdt);
+    return -1;
+}
+
+/* Returns only if the VM is still running wait_ms after the write. */
+static void power_off_acpi(u64 wait_ms)
+{
+    if (!g_fadt) {
+        fail("poweroff: no FADT (poweroff=acpi needs the ACPI checks, without acpi=0)");
+        return;
+    }
+    u16 control = fadt_sleep_port(g_fadt, FADT_SLEEP_CONTROL_REG, "SLEEP_CONTROL_REG");
+    u16 status = fadt_sleep_port(g_fadt, FADT_SLEEP_STATUS_REG, "SLEEP_STATUS_REG");
+    u64 dsdt = rd32(g_fadt + 4) >= 148 ? rd64(g_fadt + 140) : 0;
+    if (!dsdt)
+        dsdt = rd32(g_fadt + 40);
+    if (!control || !status || !acpi_table_ok(dsdt, "DSDT"))
+        return;
+    int type = dsdt_s5_type(dsdt);
+    if (type < 0)
+        return;
+    u8 value = (u8)(((type << 2) & 0x1c) | 0x20);
+    smp_printf("smp: poweroff: \\_S5_ SLP_TYP %d, writing 0x%x to port 0x%x\n", type, value, control);
+    outb(0x80, status);
+    outb(value, control);
+    struct tclock c;
+    tclock_start(&c, 100);
+    while (tclock_poll(&c) < ms_to_tsc(wait_ms))
+        cpu_pause();
+    fail("poweroff: the VM was still running %lu ms after the S5 write", wait_ms);
 }
 
 /* ------------------------------------------------------------------ */
@@ -567,6 +660,8 @@ int guest_main(const struct boot_info *bi)
     g_exit_via_mmio = ev && len == 4 && !memcmp(ev, "mmio", 4);
     u64 exit_wait_ms = 2000;
     cmdline_get_u64("exit_wait_ms", &exit_wait_ms);
+    const char *po = cmdline_get("poweroff", &len);
+    g_poweroff_acpi = po && len == 4 && !memcmp(po, "acpi", 4);
 
     gprintf("smp: expecting %d cpus (%s), xAPIC, trampoline at 0x%x, tsc %lu kHz (%s)\n", g_ncpus, src,
             AP_TRAMP_BASE, tsc_khz(), tsc_khz_source());
@@ -597,6 +692,11 @@ int guest_main(const struct boot_info *bi)
 
     int verdict = g_failures ? EXIT_FAIL : EXIT_PASS;
     smp_printf("smp: %s\n", verdict == EXIT_PASS ? "PASS" : "FAIL");
+
+    if (g_poweroff_acpi && verdict == EXIT_PASS) {
+        power_off_acpi(exit_wait_ms);
+        return EXIT_FAIL;
+    }
 
     if (g_exit_from_last) {
         if (g_ncpus == 1) {

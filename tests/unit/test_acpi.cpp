@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -12,7 +14,9 @@
 #include "arch/x86_64/acpi.hpp"
 #include "arch/x86_64/aml.hpp"
 #include "arch/x86_64/layout.hpp"
+#include "devices/legacy/acpi_power_off.hpp"
 #include "test_helpers.hpp"
+#include "vmm/bus.hpp"
 
 using test::Bytes;
 using test::get;
@@ -219,11 +223,39 @@ struct AmlReader {
         FAIL("unexpected AML opcode " << int(op) << " at " << at - 1);
         return uint64_t{0};
     }
+    // Package () { integers }, NumElements checked against what follows.
+    std::vector<uint64_t> integer_package() {
+        REQUIRE(next() == 0x12);
+        size_t end = package_end();
+        size_t count = next();
+        std::vector<uint64_t> values;
+        while (at < end) {
+            AmlValue value = data_object();
+            REQUIRE(std::holds_alternative<uint64_t>(value));
+            values.push_back(std::get<uint64_t>(value));
+        }
+        CHECK(at == end);
+        CHECK(values.size() == count);
+        return values;
+    }
 };
 
-// Scope (\_SB) { Device (...) { Name (...) ... } ... }: every device's names.
-std::map<std::string, AmlDevice> decode_dsdt(const Bytes& dsdt) {
+using RootPackages = std::map<std::string, std::vector<uint64_t>>;
+
+// Name (...) packages at the root (\_S5_), then Scope (\_SB) { Device (...) {
+// Name (...) ... } ... }: every device's names, and in `root` the packages.
+std::map<std::string, AmlDevice> decode_dsdt(const Bytes& dsdt, RootPackages* root = nullptr) {
     AmlReader reader{dsdt, 36};
+    RootPackages packages;
+    while (reader.at < dsdt.size() && dsdt[reader.at] == 0x08) {
+        reader.next();
+        std::string name = reader.name_segment();
+        CHECK(packages.count(name) == 0);
+        packages[name] = reader.integer_package();
+    }
+    if (root != nullptr) {
+        *root = packages;
+    }
     REQUIRE(reader.next() == 0x10);
     size_t scope_end = reader.package_end();
     CHECK(scope_end == dsdt.size());
@@ -322,7 +354,8 @@ TEST_CASE("ACPI: the RSDP is found by scanning and leads to checksummed tables",
     CHECK(std::all_of(above.begin(), above.end(), [](uint8_t b) { return b == 0; }));
 }
 
-TEST_CASE("ACPI: FADT is hardware-reduced, points at the DSDT, resets via 0x64", "[acpi]") {
+TEST_CASE("ACPI: FADT is hardware-reduced, points at the DSDT, resets via 0x64, sleeps via 0x3c0",
+          "[acpi]") {
     auto memory = test::make_guest_memory();
     Tables tables = read_all(memory, write_acpi_tables(memory, 1));
     const Bytes& fadt = tables.by_signature.at("FACP").bytes;
@@ -344,6 +377,18 @@ TEST_CASE("ACPI: FADT is hardware-reduced, points at the DSDT, resets via 0x64",
     CHECK(fadt[119] == 1);
     CHECK(get<uint64_t>(fadt, 120) == 0x64);
     CHECK(fadt[128] == 0xfe);  // RESET_VALUE
+
+    // SLEEP_CONTROL_REG and SLEEP_STATUS_REG: the same byte, port 0x3c0.
+    for (size_t at : {244, 256}) {
+        INFO("GAS at " << at);
+        CHECK(fadt[at] == 1);      // system I/O
+        CHECK(fadt[at + 1] == 8);  // bits
+        CHECK(fadt[at + 2] == 0);  // bit offset
+        CHECK(fadt[at + 3] == 1);  // byte access
+        CHECK(get<uint64_t>(fadt, at + 4) == 0x3c0);
+        CHECK(get<uint64_t>(fadt, at + 4) == vmm::x86::kAcpiSleepPort);
+    }
+    CHECK(get<uint64_t>(fadt, 268) == 0);  // hypervisor vendor identity
 
     uint16_t boot_arch = get<uint16_t>(fadt, 109);
     CHECK((boot_arch & (1 << 2)) != 0);  // VGA not present
@@ -432,6 +477,49 @@ TEST_CASE("ACPI: DSDT declares COM1 with its port and IRQ", "[acpi]") {
           std::vector<std::pair<uint8_t, uint32_t>>{{kConsumerEdgeHighExclusive, 4}});
 }
 
+TEST_CASE("ACPI: DSDT declares _S5_ at the root with SLP_TYP 5", "[acpi]") {
+    auto memory = test::make_guest_memory();
+    Tables tables = read_all(memory, write_acpi_tables(memory, 1));
+    const Bytes& dsdt = tables.by_signature.at("DSDT").bytes;
+    // Name (_S5_, Package (0x01) {0x05}), as iasl compiles it, first in the
+    // definition block (the root scope).
+    Bytes s5{0x08, '_', 'S', '5', '_', 0x12, 0x04, 0x01, 0x0a, 0x05};
+    REQUIRE(dsdt.size() >= 36 + s5.size());
+    CHECK(Bytes(dsdt.begin() + 36, dsdt.begin() + 36 + s5.size()) == s5);
+    RootPackages root;
+    decode_dsdt(dsdt, &root);
+    CHECK(root == RootPackages{{"_S5_", {5}}});
+}
+
+// What Linux does for poweroff, from the tables: acpi_get_sleep_type_data
+// reads \_S5_ (SLP_TYPa is the low byte of a one-element package), then
+// acpi_hw_extended_sleep writes WAK_STS to SLEEP_STATUS_REG and
+// ((SLP_TYPa << 2) & 0x1c) | SLP_EN to SLEEP_CONTROL_REG, each one byte wide.
+TEST_CASE("ACPI: Linux's S5 sequence through the FADT reaches AcpiPowerOff", "[acpi]") {
+    auto memory = test::make_guest_memory();
+    Tables tables = read_all(memory, write_acpi_tables(memory, 2));
+    const Bytes& fadt = tables.by_signature.at("FACP").bytes;
+    RootPackages root;
+    decode_dsdt(tables.by_signature.at("DSDT").bytes, &root);
+    REQUIRE(root.count("_S5_") == 1);
+    REQUIRE(root["_S5_"].size() == 1);
+    auto sleep_type_a = static_cast<uint8_t>(root["_S5_"][0]);
+    CHECK(sleep_type_a <= 7);  // ACPI_SLEEP_TYPE_MAX
+    uint8_t control = static_cast<uint8_t>(((sleep_type_a << 2) & 0x1c) | 0x20);
+    CHECK(control == 0x34);
+
+    int power_offs = 0;
+    vmm::Bus pio;
+    pio.insert(vmm::x86::kAcpiSleepPort, 1,
+               std::make_shared<vmm::AcpiPowerOff>([&] { ++power_offs; }));
+    std::array<uint8_t, 1> wake_status{0x80};
+    CHECK(pio.write(get<uint64_t>(fadt, 256 + 4), wake_status));
+    CHECK(power_offs == 0);
+    std::array<uint8_t, 1> sleep{control};
+    CHECK(pio.write(get<uint64_t>(fadt, 244 + 4), sleep));
+    CHECK(power_offs == 1);
+}
+
 TEST_CASE("ACPI: DSDT declares each virtio-mmio device with its window and GSI", "[acpi]") {
     std::vector<AcpiVirtioMmio> virtio;
     for (uint32_t i = 0; i < 19; ++i) {
@@ -503,4 +591,23 @@ TEST_CASE("AML: integers, strings, EISA IDs and names", "[acpi][aml]") {
     CHECK_THROWS_AS(aml::name("_HI", {}), vmm::Error);
     CHECK_THROWS_AS(aml::eisa_id("PNP05G1"), vmm::Error);
     CHECK_THROWS_AS(aml::string("a\nb"), vmm::Error);
+}
+
+TEST_CASE("AML: packages", "[acpi][aml]") {
+    namespace aml = vmm::x86::aml;
+    CHECK(aml::package({}) == Bytes{0x12, 0x02, 0x00});
+    CHECK(aml::package({aml::integer(5)}) == Bytes{0x12, 0x04, 0x01, 0x0a, 0x05});
+    CHECK(aml::package({aml::integer(0), aml::integer(0x3f8), aml::string("A")}) ==
+          Bytes{0x12, 0x09, 0x03, 0x00, 0x0b, 0xf8, 0x03, 0x0d, 'A', 0x00});
+    CHECK(aml::name("_S5_", aml::package({aml::integer(5)})) ==
+          Bytes{0x08, '_', 'S', '5', '_', 0x12, 0x04, 0x01, 0x0a, 0x05});
+    // 255 elements of 2 bytes: 511 bytes after a two-byte PkgLength, 513 in all.
+    std::vector<Bytes> many(255, aml::integer(2));
+    Bytes big = aml::package(many);
+    REQUIRE(big.size() == 1 + 2 + 1 + 510);
+    CHECK(big[1] == 0x41);  // 513 = 0x201: low nibble 1, one more byte
+    CHECK(big[2] == 0x20);
+    CHECK(big[3] == 0xff);  // NumElements
+    many.push_back(aml::integer(2));
+    CHECK_THROWS_AS(aml::package(many), vmm::Error);
 }
