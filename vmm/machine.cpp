@@ -326,7 +326,10 @@ void Machine::setup_vcpus(const x86::BootSetup& boot) {
         if (id == 0) {
             cpuid_config.tsc_khz = fd.tsc_khz();
         }
-        fd.set_cpuid(x86::guest_cpuid(supported, cpuid_config, id, config_.vcpu_count));
+        std::vector<CpuidEntry> cpuid =
+            x86::guest_cpuid(supported, cpuid_config, id, config_.vcpu_count);
+        fd.set_cpuid(cpuid);
+        x86::setup_xcr0(fd, x86::initial_xcr0(cpuid));
         x86::setup_msrs(fd, msrs);
         // KVM's reset state already has the x87/SSE defaults; the explicit
         // write (about 130 us each here) is kept for the boot CPU only, and

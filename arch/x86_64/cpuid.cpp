@@ -272,4 +272,23 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
     return entries;
 }
 
+uint64_t initial_xcr0(const std::vector<CpuidEntry>& guest_cpuid) {
+    constexpr uint32_t kXsaveBit = 1u << 26;  // leaf 1 ECX
+    constexpr uint64_t kX87 = 1;              // XCR0 bit 0 must always be set
+    auto find = [&](uint32_t function, uint32_t index) -> const CpuidEntry* {
+        for (const auto& e : guest_cpuid) {
+            if (e.function == function && e.index == index) {
+                return &e;
+            }
+        }
+        return nullptr;
+    };
+    const CpuidEntry* features = find(1, 0);
+    const CpuidEntry* xsave = find(0xd, 0);
+    if (features == nullptr || (features->ecx & kXsaveBit) == 0 || xsave == nullptr) {
+        return 0;
+    }
+    return (uint64_t{xsave->edx} << 32 | xsave->eax) | kX87;
+}
+
 }  // namespace vmm::x86

@@ -46,4 +46,17 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
                                     const CpuidConfig& config, uint32_t vcpu_id,
                                     uint32_t vcpu_count);
 
+// The XCR0 a vCPU starts with: every state component the guest's CPUID
+// offers (leaf 0xD subleaf 0 EDX:EAX), or 0 when XSAVE is not offered.
+//
+// KVM recomputes leaf 0xD's EBX (the XSAVE area size for the XCR0 in force)
+// only when it sees the guest write XCR0. Starting at reset's XCR0 = 1
+// leaves EBX at 576 bytes until then, and where XSETBV does not reach KVM
+// (nested under QEMU's TCG, whose SVM apparently does not intercept it) it
+// stays there, so Linux, which enables every component it knows, finds 576
+// where its own sum says 832 and warns "XSAVE consistency problem". Starting with the full
+// mask makes EBX agree with what the guest enables from the first CPUID on;
+// a guest that enables less writes XCR0 itself, as on any CPU.
+uint64_t initial_xcr0(const std::vector<CpuidEntry>& guest_cpuid);
+
 }  // namespace vmm::x86

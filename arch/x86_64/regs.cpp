@@ -112,6 +112,17 @@ void setup_fpu(const VcpuFd& vcpu) {
     vcpu.set_fpu(fpu);
 }
 
+void setup_xcr0(const VcpuFd& vcpu, uint64_t xcr0) {
+    if (xcr0 == 0) {
+        return;
+    }
+    kvm_xcrs xcrs{};
+    xcrs.nr_xcrs = 1;
+    xcrs.xcrs[0].xcr = 0;
+    xcrs.xcrs[0].value = xcr0;
+    vcpu.set_xcrs(xcrs);
+}
+
 void setup_lapic(const VcpuFd& vcpu) {
     kvm_lapic_state lapic = vcpu.get_lapic();
     set_apic_register(lapic, kApicLvtLint0,

@@ -15,6 +15,9 @@ void setup_boot_registers(const VcpuFd& vcpu, const BootSetup& setup);
 // MSRs every vCPU starts with, restricted to those KVM lists as supported.
 void setup_msrs(const VcpuFd& vcpu, const std::vector<uint32_t>& supported_msrs);
 void setup_fpu(const VcpuFd& vcpu);
+// XCR0 = `xcr0` (see initial_xcr0); nothing when it is 0 (no XSAVE offered).
+// After KVM_SET_CPUID2: KVM refuses bits the guest's CPUID does not offer.
+void setup_xcr0(const VcpuFd& vcpu, uint64_t xcr0);
 // LINT0 as ExtINT (the legacy PIC) and LINT1 as NMI, as firmware leaves them.
 void setup_lapic(const VcpuFd& vcpu);
 

@@ -13,6 +13,7 @@ using vmm::CpuidEntry;
 using vmm::x86::CpuidConfig;
 using vmm::x86::CpuProfile;
 using vmm::x86::guest_cpuid;
+using vmm::x86::initial_xcr0;
 using vmm::x86::parse_cpuid_mask;
 
 namespace {
@@ -304,4 +305,27 @@ TEST_CASE("guest_cpuid PVM profile hides KVM's PV IPI hypercalls", "[cpuid]") {
     CHECK((eax & (1u << 9)) == 0);   // PV_TLB_FLUSH
     CHECK((eax & (1u << 3)) != 0);   // kvmclock stays
     CHECK((leaf(guest_cpuid(base, {}, 0, 2), 0x40000001).eax & (1u << 11)) != 0);
+}
+
+TEST_CASE("initial_xcr0 is every state component the guest's CPUID offers", "[cpuid]") {
+    // supported() offers 0x2e7 in leaf 0xD EAX: the vCPU starts with all of it,
+    // so leaf 0xD's EBX agrees with what a guest enables (see cpuid.hpp).
+    CHECK(initial_xcr0(guest_cpuid(supported(), CpuidConfig{}, 0, 1)) == 0x2e7);
+
+    auto upper = supported();
+    for (auto& e : upper) {
+        if (e.function == 0xd && e.index == 0) {
+            e.eax = 0x6;  // x87 missing: XCR0 bit 0 is mandatory
+            e.edx = 0x1;  // a component above bit 31
+        }
+    }
+    CHECK(initial_xcr0(guest_cpuid(upper, CpuidConfig{}, 0, 1)) == 0x100000007ull);
+}
+
+TEST_CASE("initial_xcr0 is 0 without XSAVE", "[cpuid]") {
+    CHECK(initial_xcr0(guest_cpuid(supported(), masked("xsave"), 0, 1)) == 0);
+    CpuidConfig pvm;
+    pvm.profile = CpuProfile::Pvm;
+    CHECK(initial_xcr0(guest_cpuid(supported(), pvm, 0, 1)) == 0);
+    CHECK(initial_xcr0({}) == 0);
 }
