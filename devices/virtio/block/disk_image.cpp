@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include "vmm/error.hpp"
 #include "vmm/logger.hpp"
@@ -147,19 +148,29 @@ int DiskImage::flush() const {
     return ::fdatasync(fd_.get()) < 0 ? -errno : 0;
 }
 
+// fallocate() with `mode` while `supported` holds; a filesystem that lacks
+// the mode clears it (logged once), so the caller falls back for good.
+// nullopt: not done, fall back; otherwise fallocate's result.
+std::optional<int> DiskImage::try_mode(bool& supported, int mode, const char* what, uint64_t offset,
+                                       uint64_t length) {
+    if (!supported) {
+        return std::nullopt;
+    }
+    int result = fallocate_range(fd_.get(), mode | FALLOC_FL_KEEP_SIZE, offset, length);
+    if (!unsupported(result)) {
+        return result;
+    }
+    log_debug("disk image '{}': no {} here ({})", path_, what, std::strerror(-result));
+    supported = false;
+    return std::nullopt;
+}
+
 int DiskImage::discard(uint64_t offset, uint64_t length) {
-    if (length == 0 || !punch_hole_) {
+    if (length == 0) {
         return 0;
     }
-    int result =
-        fallocate_range(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
-    if (unsupported(result)) {
-        log_debug("disk image '{}': no hole punching here ({}); discard does nothing", path_,
-                  std::strerror(-result));
-        punch_hole_ = false;
-        return 0;
-    }
-    return result;
+    // Without holes a discard does nothing: it is only a hint.
+    return try_mode(punch_hole_, FALLOC_FL_PUNCH_HOLE, "hole punching", offset, length).value_or(0);
 }
 
 int DiskImage::write_zeroes(uint64_t offset, uint64_t length) {
@@ -169,25 +180,12 @@ int DiskImage::write_zeroes(uint64_t offset, uint64_t length) {
     // Every method suits a request with or without the unmap flag: the guest
     // reads back zeros either way and cannot see how the host allocates
     // (write_zeroes_may_unmap stays 0).
-    if (zero_range_) {
-        int result =
-            fallocate_range(fd_.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length);
-        if (!unsupported(result)) {
-            return result;
-        }
-        log_debug("disk image '{}': no FALLOC_FL_ZERO_RANGE here ({}); trying holes", path_,
-                  std::strerror(-result));
-        zero_range_ = false;
+    if (auto done =
+            try_mode(zero_range_, FALLOC_FL_ZERO_RANGE, "FALLOC_FL_ZERO_RANGE", offset, length)) {
+        return *done;
     }
-    if (punch_hole_) {
-        int result =
-            fallocate_range(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
-        if (!unsupported(result)) {
-            return result;
-        }
-        log_debug("disk image '{}': no hole punching here ({}); writing zeros", path_,
-                  std::strerror(-result));
-        punch_hole_ = false;
+    if (auto done = try_mode(punch_hole_, FALLOC_FL_PUNCH_HOLE, "hole punching", offset, length)) {
+        return *done;
     }
     return write_zero_bytes(fd_.get(), offset, length);
 }

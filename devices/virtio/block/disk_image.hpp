@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ class DiskImage {
     UniqueFd fd_;
     uint64_t sectors_ = 0;
     // Cleared when fallocate() says the filesystem cannot do it.
+    std::optional<int> try_mode(bool& supported, int mode, const char* what, uint64_t offset,
+                                uint64_t length);
+
     bool zero_range_ = true;
     bool punch_hole_ = true;
 };
