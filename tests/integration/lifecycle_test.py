@@ -38,36 +38,50 @@ class Running:
 
     def __init__(self, argv):
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+                                     stderr=subprocess.PIPE)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.sel.register(self.proc.stderr, selectors.EVENT_READ)
         self.text = ""
+
+    def read_available(self, timeout):
+        """Appends what the pipes hold now. Never waits for a whole line: a
+        paused guest can leave its serial output in the middle of one."""
+        got = False
+        for key, _ in self.sel.select(timeout=timeout):
+            chunk = os.read(key.fileobj.fileno(), 65536)
+            if chunk:
+                self.text += chunk.decode(errors="replace")
+                got = True
+            else:
+                self.sel.unregister(key.fileobj)
+        return got
 
     def wait_for(self, pattern, timeout=30, start=0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if re.search(pattern, self.text[start:], re.M):
                 return True
-            for key, _ in self.sel.select(timeout=0.1):
-                line = key.fileobj.readline()
-                if line:
-                    self.text += line
-            if self.proc.poll() is not None and not self.sel.select(timeout=0):
-                return bool(re.search(pattern, self.text[start:], re.M))
-        return False
+            if not self.sel.get_map():
+                break
+            self.read_available(0.1)
+        return bool(re.search(pattern, self.text[start:], re.M))
 
     def counts(self):
         pid = self.proc.pid
         return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
 
     def finish(self, timeout=30):
+        """Reads until both pipes close (a full pipe would stall the VMM),
+        then reaps; kills the VMM after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.sel.get_map() and time.monotonic() < deadline:
+            self.read_available(0.1)
         try:
-            self.proc.wait(timeout=timeout)
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.text += self.proc.stdout.read() + self.proc.stderr.read()
         return self.proc.returncode
 
 
@@ -125,7 +139,7 @@ def case_counters(vmm, guests):
     if error:
         vm.proc.kill()
         return fail(error, vm.text)
-    status = vm.finish(timeout=120)
+    status = vm.finish(timeout=90)
     if status != 0 or "pause_counters: PASS" not in vm.text:
         return fail(f"pause_counters did not pass (exit {status})", vm.text)
     print("ok: 10 pause/resume cycles with state written back; pause_counters: PASS")
