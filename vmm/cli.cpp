@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
-#include "vmm/error.hpp"
-#include "vmm/vm_exit.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/core/vm_exit.hpp"
 
 namespace vmm {
 

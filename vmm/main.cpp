@@ -5,10 +5,10 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "vmm/boot_trace.hpp"
+#include "vmm/base/error.hpp"
 #include "vmm/cli.hpp"
-#include "vmm/error.hpp"
-#include "vmm/instance.hpp"
+#include "vmm/core/boot_trace.hpp"
+#include "vmm/core/instance.hpp"
 
 int main(int argc, char** argv) {
     vmm::BootTrace trace;

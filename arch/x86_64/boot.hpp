@@ -8,8 +8,8 @@
 #include <string>
 
 #include "arch/x86_64/boot_params.hpp"
-#include "vmm/image_file.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/memory/image_file.hpp"
 
 namespace vmm::x86 {
 

@@ -1,6 +1,6 @@
 #include "arch/x86_64/boot_params.hpp"
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 namespace vmm::x86 {
 

@@ -86,8 +86,9 @@ KernelImage load_bzimage(const ImageFile& file, const GuestMemory& memory) {
     uint64_t needed_end = std::max(init_end, load_address + kernel_bytes);
     if (wraps || needed_end > low_ram_end) {
         uint64_t needed_mib = wraps ? UINT64_MAX >> 20 : (needed_end + (1 << 20) - 1) >> 20;
-        throw bad_bzimage(file, fmt::format("kernel needs {} MiB of memory but the guest has {} MiB",
-                                            needed_mib, memory.total_size() >> 20));
+        throw bad_bzimage(
+            file, fmt::format("kernel needs {} MiB of memory but the guest has {} MiB", needed_mib,
+                              memory.total_size() >> 20));
     }
     file.read_into_guest(setup_bytes, kernel_bytes, memory, GuestAddress(load_address));
 

@@ -4,7 +4,7 @@
 #include <array>
 #include <cstring>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 namespace vmm::x86 {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 namespace vmm::x86 {
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "vmm/image_file.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/memory/image_file.hpp"
 
 namespace vmm::x86 {
 

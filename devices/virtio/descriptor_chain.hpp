@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
 namespace vmm {

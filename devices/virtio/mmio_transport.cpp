@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "devices/virtio/virtio_spec.hpp"
-#include "vmm/logger.hpp"
+#include "vmm/base/logger.hpp"
 
 namespace vmm {
 

@@ -12,7 +12,7 @@
 
 #include "devices/bus_device.hpp"
 #include "devices/virtio/virtio_device.hpp"
-#include "vmm/event_fd.hpp"
+#include "vmm/base/event_fd.hpp"
 
 namespace vmm {
 

@@ -12,7 +12,7 @@
 
 #include "vmm/api/firecracker_model.hpp"
 #include "vmm/api/json_object.hpp"
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 namespace {
 

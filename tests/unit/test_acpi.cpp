@@ -16,7 +16,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "devices/legacy/acpi_power_off.hpp"
 #include "test_helpers.hpp"
-#include "vmm/bus.hpp"
+#include "vmm/core/bus.hpp"
 
 using test::Bytes;
 using test::get;

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "devices/legacy/acpi_power_off.hpp"
-#include "vmm/vm_exit.hpp"
+#include "vmm/core/vm_exit.hpp"
 
 using vmm::AcpiPowerOff;
 

@@ -9,7 +9,7 @@
 
 #include "vmm/api/api_router.hpp"
 #include "vmm/api/firecracker_model.hpp"
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 using Catch::Contains;
 using nlohmann::json;
@@ -34,6 +34,7 @@ struct FakeVmm : vmm::api::VmmControl {
     void pause() override { calls.push_back("pause"); }
     void resume() override { calls.push_back("resume"); }
     void send_ctrl_alt_del() override { calls.push_back("ctrl-alt-del"); }
+    void check_tap(const std::string& name) override { calls.push_back("check-tap " + name); }
     void flush_metrics() override { calls.push_back("flush"); }
     void configure_logger(const vmm::LoggerConfig&) override { calls.push_back("logger"); }
     void configure_metrics(const vmm::api::MetricsConfig&) override { calls.push_back("metrics"); }

@@ -6,8 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "vmm/bus.hpp"
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/core/bus.hpp"
 
 using vmm::Bus;
 

@@ -1,8 +1,8 @@
 // KernelCmdline: building the command line and looking keys up.
 #include <catch2/catch.hpp>
 
-#include "vmm/config.hpp"
-#include "vmm/kernel_cmdline.hpp"
+#include "vmm/config/config.hpp"
+#include "vmm/core/kernel_cmdline.hpp"
 
 using vmm::KernelCmdline;
 

@@ -1,8 +1,8 @@
 // validate_config: each bad field is reported with its value.
 #include <catch2/catch.hpp>
 
-#include "vmm/config.hpp"
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/config/config.hpp"
 
 using Catch::Contains;
 using vmm::validate_config;

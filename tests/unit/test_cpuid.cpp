@@ -6,7 +6,7 @@
 #include <string>
 
 #include "arch/x86_64/cpuid.hpp"
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 using Catch::Contains;
 using vmm::CpuidEntry;

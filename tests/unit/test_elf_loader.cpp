@@ -4,7 +4,7 @@
 
 #include "arch/x86_64/kernel_image.hpp"
 #include "test_helpers.hpp"
-#include "vmm/image_file.hpp"
+#include "vmm/memory/image_file.hpp"
 
 using Catch::Contains;
 using test::Bytes;

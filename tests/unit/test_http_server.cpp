@@ -23,8 +23,8 @@
 #include <thread>
 
 #include "vmm/api/http_server.hpp"
-#include "vmm/error.hpp"
-#include "vmm/unique_fd.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/base/unique_fd.hpp"
 
 namespace {
 

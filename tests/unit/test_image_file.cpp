@@ -4,7 +4,7 @@
 #include <array>
 
 #include "test_helpers.hpp"
-#include "vmm/image_file.hpp"
+#include "vmm/memory/image_file.hpp"
 
 using Catch::Contains;
 using vmm::ImageFile;

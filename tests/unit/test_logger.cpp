@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "vmm/error.hpp"
-#include "vmm/logger.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/base/logger.hpp"
 
 using vmm::LoggerConfig;
 using vmm::LogLevel;

@@ -2,8 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "devices/virtio/net/mac_address.hpp"
-#include "vmm/error.hpp"
-#include "vmm/net_config.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/config/net_config.hpp"
 
 using namespace vmm;
 

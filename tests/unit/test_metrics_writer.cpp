@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "vmm/error.hpp"
-#include "vmm/metrics_writer.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/core/metrics_writer.hpp"
 
 using nlohmann::json;
 using vmm::MetricsWriter;

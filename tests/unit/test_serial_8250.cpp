@@ -253,11 +253,11 @@ TEST_CASE("Serial8250 OUT2 clear gates the interrupt", "[serial]") {
     CHECK(uart.in(kIir) == kIirThre);  // the condition itself is there
 }
 
-// Regression test for a fixed bug (devices/legacy/serial_8250.cpp, update_interrupt_locked): the edge
-// detector records `line_raised_ = pending` even while OUT2 is clear and the
-// pulse was suppressed. When the guest then sets OUT2 with the condition still
-// pending, no interrupt is delivered: on a PC the IRQ line is INTR AND OUT2, so
-// raising OUT2 is a rising edge. The interrupt is lost. Fails until fixed.
+// Regression test for a fixed bug (devices/legacy/serial_8250.cpp, update_interrupt_locked): the
+// edge detector records `line_raised_ = pending` even while OUT2 is clear and the pulse was
+// suppressed. When the guest then sets OUT2 with the condition still pending, no interrupt is
+// delivered: on a PC the IRQ line is INTR AND OUT2, so raising OUT2 is a rising edge. The interrupt
+// is lost. Fails until fixed.
 TEST_CASE("Serial8250 raising OUT2 with an interrupt pending delivers it", "[serial]") {
     Uart uart;
     uart.out(kMcr, 0x03);

@@ -23,7 +23,7 @@
 #include "devices/virtio/virtio_spec.hpp"
 #include "test_helpers.hpp"
 #include "virtqueue_builder.hpp"
-#include "vmm/console_input.hpp"
+#include "vmm/core/console_input.hpp"
 
 using test::Bytes;
 using test::VirtqueueBuilder;

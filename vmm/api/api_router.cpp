@@ -7,10 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "devices/virtio/net/tap.hpp"
 #include "vmm/api/json_object.hpp"
-#include "vmm/error.hpp"
-#include "vmm/logger.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/base/logger.hpp"
 
 namespace vmm::api {
 
@@ -242,7 +241,7 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
             VmConfig updated = config_;
             insert_network_interface(updated, net);
             // Opening it now reports a missing tap or permission at once.
-            Tap::open(net.tap_name);
+            control_.check_tap(net.tap_name);
             config_ = std::move(updated);
             return no_content();
         }

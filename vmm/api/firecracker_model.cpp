@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "vmm/api/json_object.hpp"
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 namespace vmm::api {
 

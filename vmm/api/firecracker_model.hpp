@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vmm/config.hpp"
-#include "vmm/logger.hpp"
+#include "vmm/base/logger.hpp"
+#include "vmm/config/config.hpp"
 
 namespace vmm::api {
 

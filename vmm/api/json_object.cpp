@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 namespace vmm::api {
 

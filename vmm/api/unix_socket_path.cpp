@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 
 namespace vmm::api {
 

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "vmm/api/firecracker_model.hpp"
-#include "vmm/config.hpp"
-#include "vmm/logger.hpp"
+#include "vmm/base/logger.hpp"
+#include "vmm/config/config.hpp"
 
 namespace vmm::api {
 
@@ -20,6 +20,9 @@ class VmmControl {
     virtual void pause() = 0;
     virtual void resume() = 0;
     virtual void send_ctrl_alt_del() = 0;
+    // Opens the host tap `name` to report a missing one or a permission
+    // problem when the interface is configured, not at boot; throws Error.
+    virtual void check_tap(const std::string& name) = 0;
     // Throws Error when no metrics path is configured.
     virtual void flush_metrics() = 0;
     virtual void configure_logger(const LoggerConfig& config) = 0;

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 #include "vmm/kvm/kvm_abi.hpp"
 #include "vmm/kvm/vm_fd.hpp"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/unique_fd.hpp"
+#include "vmm/base/unique_fd.hpp"
 
 namespace vmm {
 

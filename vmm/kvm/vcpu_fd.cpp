@@ -5,7 +5,7 @@
 #include <cstring>
 #include <memory>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 #include "vmm/kvm/kvm_abi.hpp"
 
 namespace vmm {

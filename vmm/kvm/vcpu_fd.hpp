@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "vmm/base/mapping.hpp"
+#include "vmm/base/unique_fd.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/kvm/kvm_abi.hpp"
-#include "vmm/mapping.hpp"
-#include "vmm/unique_fd.hpp"
 
 namespace vmm {
 

@@ -4,7 +4,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include "vmm/error.hpp"
+#include "vmm/base/error.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 
 namespace vmm {

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
+#include "vmm/base/unique_fd.hpp"
 #include "vmm/memory/guest_address.hpp"
-#include "vmm/unique_fd.hpp"
 
 namespace vmm {
 

@@ -12,8 +12,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "vmm/error.hpp"
-#include "vmm/mapping.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/base/mapping.hpp"
 #include "vmm/memory/guest_address.hpp"
 
 namespace vmm {

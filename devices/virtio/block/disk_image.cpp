@@ -10,8 +10,8 @@
 #include <cstring>
 #include <optional>
 
-#include "vmm/error.hpp"
-#include "vmm/logger.hpp"
+#include "vmm/base/error.hpp"
+#include "vmm/base/logger.hpp"
 
 namespace vmm {
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "devices/virtio/block/block_engine.hpp"
-#include "vmm/event_fd.hpp"
+#include "vmm/base/event_fd.hpp"
 
 namespace vmm {
 

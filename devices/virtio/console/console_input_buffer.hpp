@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "devices/console_sink.hpp"
-#include "vmm/event_fd.hpp"
+#include "vmm/base/event_fd.hpp"
 
 namespace vmm {
 

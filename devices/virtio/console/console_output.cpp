@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "vmm/logger.hpp"
+#include "vmm/base/logger.hpp"
 
 namespace vmm {
 

@@ -9,7 +9,7 @@
 
 #include "devices/virtio/reader_writer.hpp"
 #include "devices/virtio/virtio_spec.hpp"
-#include "vmm/logger.hpp"
+#include "vmm/base/logger.hpp"
 
 namespace vmm {
 

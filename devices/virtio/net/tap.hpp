@@ -12,7 +12,7 @@
 #include <string>
 
 #include "devices/virtio/net/net_backend.hpp"
-#include "vmm/unique_fd.hpp"
+#include "vmm/base/unique_fd.hpp"
 
 namespace vmm {
 

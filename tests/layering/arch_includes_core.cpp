@@ -1,0 +1,2 @@
+// arch sits below the core.
+#include "vmm/core/vcpu.hpp"

@@ -1,0 +1,2 @@
+// arch sits below devices.
+#include "devices/virtio/queue.hpp"

@@ -1,0 +1,2 @@
+// configuration is plain data, below the core.
+#include "vmm/core/instance.hpp"

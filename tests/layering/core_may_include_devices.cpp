@@ -1,0 +1,2 @@
+// the control case: the core sees every layer below it.
+#include "devices/virtio/queue.hpp"

@@ -1,0 +1,2 @@
+// devices are the same on every architecture.
+#include "arch/x86_64/boot.hpp"

@@ -1,0 +1,2 @@
+// the KVM wrappers are below arch.
+#include "arch/x86_64/cpuid.hpp"

@@ -1,0 +1,2 @@
+// guest memory does not know KVM.
+#include "vmm/kvm/kvm.hpp"

@@ -1,0 +1,78 @@
+// A vCPU thread: runs KVM_RUN and dispatches exits to the port-I/O and MMIO
+// buses. Stops when the VM exit is requested; kick() forces it out of KVM_RUN.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vmm/core/boot_trace.hpp"
+#include "vmm/core/bus.hpp"
+#include "vmm/core/vm_exit.hpp"
+#include "vmm/kvm/vcpu_fd.hpp"
+#include "vmm/memory/guest_memory.hpp"
+
+namespace vmm {
+
+class Vcpu {
+  public:
+    struct Context {
+        const Bus& pio;
+        const Bus& mmio;
+        const GuestMemory& memory;
+        VmExit& exit;
+        BootTrace& trace;
+    };
+
+    Vcpu(VcpuFd fd, Context context) : fd_(std::move(fd)), context_(context) {}
+    ~Vcpu();
+    Vcpu(const Vcpu&) = delete;
+    Vcpu& operator=(const Vcpu&) = delete;
+
+    const VcpuFd& fd() const { return fd_; }
+
+    // Installs the (empty) handler of the kick signal; once per process.
+    static void install_kick_handler();
+
+    void start();
+    // Makes KVM_RUN return now or at its next entry; safe from any thread.
+    void kick();
+    void join();
+
+    // Pausing, from any thread but this vCPU's: request_pause() kicks the
+    // thread out of KVM_RUN, where it waits; wait_paused() returns once it
+    // does (or the vCPU stopped). Its state is then stable: the caller reads
+    // and writes it through fd() (only once every vCPU is parked, or a vCPU
+    // still running could send this one an INIT or SIPI after the read).
+    // resume() lets it run again.
+    void request_pause();
+    void wait_paused();
+    void resume();
+
+  private:
+    void run_loop();
+    // Handles one exit; false when the vCPU must stop.
+    bool handle_exit();
+    void handle_io();
+    void handle_mmio();
+    // On this vCPU's thread after an interrupted KVM_RUN: parks while paused.
+    void park_if_paused();
+
+    VcpuFd fd_;
+    Context context_;
+    std::thread thread_;
+    std::atomic<bool> running_{false};
+
+    std::mutex pause_mutex_;
+    std::condition_variable pause_cv_;
+    bool pause_requested_ = false;  // guarded by pause_mutex_
+    bool paused_ = false;           // guarded by pause_mutex_
+};
+
+}  // namespace vmm

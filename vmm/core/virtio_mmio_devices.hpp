@@ -1,0 +1,71 @@
+// The VM's virtio-mmio devices: each gets a 4 KiB window from 0xd0000000 and
+// an IOAPIC line from 5 up, an ioeventfd per queue, an irqfd, and a watcher on
+// the event loop that runs its queues on the I/O thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "devices/virtio/mmio_transport.hpp"
+#include "vmm/core/bus.hpp"
+#include "vmm/kvm/vm_fd.hpp"
+
+namespace vmm {
+
+class VirtioMmioDevices {
+  public:
+    static constexpr uint64_t kBase = 0xd0000000;
+    static constexpr uint32_t kFirstIrq = 5;
+    static constexpr uint32_t kLastIrq = 23;  // the IOAPIC has 24 pins
+
+    VirtioMmioDevices(const VmFd& vm, Bus& mmio_bus, const GuestMemory& memory)
+        : vm_(vm), mmio_bus_(mmio_bus), memory_(memory) {}
+
+    void add(std::unique_ptr<VirtioDevice> device, const std::string& name);
+    // virtio_mmio.device=4K@ADDR:IRQ for every device, for the kernel command line.
+    std::string kernel_cmdline() const;
+    // Starts watching every queue's eventfd on `io`.
+    void start(boost::asio::io_context& io);
+
+    const std::vector<std::shared_ptr<MmioTransport>>& transports() const { return transports_; }
+
+  private:
+    struct DeviceWatches;
+    // A queue's notification eventfd.
+    struct QueueWatch {
+        DeviceWatches* device;
+        std::shared_ptr<MmioTransport> transport;
+        size_t queue;
+        std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor;
+    };
+    // One of a device's backend fds, waited on as the device asks.
+    struct BackendWatch {
+        std::shared_ptr<MmioTransport> transport;
+        size_t index;
+        std::unique_ptr<boost::asio::posix::stream_descriptor> descriptor;
+        bool read_armed = false;
+        bool write_armed = false;
+        bool rerun_posted = false;
+    };
+    struct DeviceWatches {
+        std::vector<std::unique_ptr<QueueWatch>> queues;
+        std::vector<std::unique_ptr<BackendWatch>> backends;
+    };
+
+    void wait(QueueWatch& watch);
+    void run_backend(DeviceWatches& device, BackendWatch& watch);
+    // Arms the backend waits the device wants now.
+    void update_backends(DeviceWatches& device);
+
+    boost::asio::io_context* io_ = nullptr;
+    const VmFd& vm_;
+    Bus& mmio_bus_;
+    const GuestMemory& memory_;
+    std::vector<std::shared_ptr<MmioTransport>> transports_;
+    std::vector<std::unique_ptr<DeviceWatches>> watches_;
+};
+
+}  // namespace vmm
