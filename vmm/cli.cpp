@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "vmm/base/error.hpp"
-#include "vmm/core/vm_exit.hpp"
+#include "vmm/core/stop_request.hpp"
 
 namespace vmm {
 
@@ -61,7 +61,7 @@ CliResult parse_command_line(int argc, char** argv) {
                    "FlushMetrics)");
     app.add_option("--initrd", initrd, "Initial ramdisk (initramfs) to load");
     app.add_option("--cmdline", cmdline,
-                   fmt::format("Kernel command line (default: \"{}\")", kDefaultCmdline));
+                   fmt::format("Kernel command line (default: \"{}\")", arch::kDefaultCmdline));
     app.add_option("--mem", config.memory_mib, "Guest memory in MiB")
         ->check(kWholeNumber)
         ->default_val(128);
@@ -201,9 +201,9 @@ CliResult parse_command_line(int argc, char** argv) {
     config.cpu_profile = profile == "host"  ? CpuProfileChoice::Host
                          : profile == "pvm" ? CpuProfileChoice::Pvm
                                             : CpuProfileChoice::Auto;
-    config.boot_entry = entry == "pvh"       ? x86::BootEntry::Pvh
-                        : entry == "linux64" ? x86::BootEntry::Linux64
-                                             : x86::BootEntry::Auto;
+    config.boot_entry = entry == "pvh"       ? arch::BootEntry::Pvh
+                        : entry == "linux64" ? arch::BootEntry::Linux64
+                                             : arch::BootEntry::Auto;
     launch.config = config;
     return {launch, 0};
 }

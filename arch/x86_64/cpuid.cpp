@@ -272,6 +272,32 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
     return entries;
 }
 
+CpuidTemplate::CpuidTemplate(const std::vector<CpuidEntry>& supported, const CpuidConfig& config,
+                             uint32_t vcpu_count)
+    : entries_(guest_cpuid(supported, config, 0, vcpu_count)), xcr0_(initial_xcr0(entries_)) {}
+
+std::vector<CpuidEntry> CpuidTemplate::for_vcpu(uint32_t vcpu_id) const {
+    std::vector<CpuidEntry> entries = entries_;
+    for (auto& e : entries) {
+        switch (e.function) {
+            case 1:
+                e.ebx = (e.ebx & 0x00ffffff) | (vcpu_id << 24);
+                break;
+            case 0xb:
+            case 0x1f:
+                e.edx = vcpu_id;
+                break;
+            case 0x8000001e:
+                e.eax = vcpu_id;
+                e.ebx = vcpu_id & 0xff;
+                break;
+            default:
+                break;
+        }
+    }
+    return entries;
+}
+
 uint64_t initial_xcr0(const std::vector<CpuidEntry>& guest_cpuid) {
     constexpr uint32_t kXsaveBit = 1u << 26;  // leaf 1 ECX
     constexpr uint64_t kX87 = 1;              // XCR0 bit 0 must always be set

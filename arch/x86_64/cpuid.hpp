@@ -46,6 +46,23 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
                                     const CpuidConfig& config, uint32_t vcpu_id,
                                     uint32_t vcpu_count);
 
+// One VM's CPUID, built once (the masks, dependencies and topology cost
+// tens of microseconds) and patched per vCPU: only the APIC ID fields
+// differ between vCPUs (leaves 1, 0xB, 0x1F and 0x8000001E).
+// for_vcpu(id) equals guest_cpuid(supported, config, id, vcpu_count).
+class CpuidTemplate {
+  public:
+    CpuidTemplate(const std::vector<CpuidEntry>& supported, const CpuidConfig& config,
+                  uint32_t vcpu_count);
+    std::vector<CpuidEntry> for_vcpu(uint32_t vcpu_id) const;
+    // initial_xcr0() of the table (the same for every vCPU).
+    uint64_t xcr0() const { return xcr0_; }
+
+  private:
+    std::vector<CpuidEntry> entries_;  // as for vCPU 0
+    uint64_t xcr0_;
+};
+
 // The XCR0 a vCPU starts with: every state component the guest's CPUID
 // offers (leaf 0xD subleaf 0 EDX:EAX), or 0 when XSAVE is not offered.
 //

@@ -2,7 +2,7 @@
 
 #include "vmm/base/error.hpp"
 
-namespace vmm {
+namespace vmm::x86 {
 
 VcpuState save_vcpu_state(const VcpuFd& vcpu, const std::vector<uint32_t>& msrs) {
     VcpuState state;
@@ -68,4 +68,4 @@ void restore_vm_devices(const VmFd& vm, const VmDeviceState& state) {
     vm.set_irqchip(state.ioapic);
 }
 
-}  // namespace vmm
+}  // namespace vmm::x86

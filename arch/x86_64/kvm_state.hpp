@@ -13,7 +13,7 @@
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/kvm/vm_fd.hpp"
 
-namespace vmm {
+namespace vmm::x86 {
 
 struct VcpuState {
     kvm_mp_state mp_state;
@@ -49,4 +49,4 @@ std::vector<uint32_t> saveable_msrs(const VcpuFd& vcpu, const std::vector<uint32
 VmDeviceState save_vm_devices(const VmFd& vm);
 void restore_vm_devices(const VmFd& vm, const VmDeviceState& state);
 
-}  // namespace vmm
+}  // namespace vmm::x86

@@ -141,6 +141,18 @@ def case_session(vmm, guests, tmp, schemas):
         assert api.ok("GET", "/", schema="InstanceInfo")["state"] == "Paused"
         api.ok("PATCH", "/vm", {"state": "Resumed"})
         assert api.ok("GET", "/", schema="InstanceInfo")["state"] == "Running"
+        # SIGUSR1 and SIGUSR2 pause and resume through the same lifecycle as
+        # PATCH /vm, so GET / tells the truth whichever path was taken.
+        for sig, state in ((signal.SIGUSR1, "Paused"), (signal.SIGUSR2, "Running"),
+                           (signal.SIGUSR1, "Paused")):
+            v.proc.send_signal(sig)
+            deadline = time.monotonic() + 10
+            info = lambda: api.ok("GET", "/", schema="InstanceInfo")  # noqa: E731
+            while info()["state"] != state and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert info()["state"] == state, f"GET / after {sig.name}: not {state}"
+        api.ok("PATCH", "/vm", {"state": "Resumed"})
+        assert api.ok("GET", "/", schema="InstanceInfo")["state"] == "Running"
         api.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
         with open(metrics) as f:
             lines = [json.loads(line) for line in f if line.strip()]

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "devices/legacy/acpi_power_off.hpp"
-#include "vmm/core/vm_exit.hpp"
+#include "vmm/core/stop_request.hpp"
 
 using vmm::AcpiPowerOff;
 
@@ -88,7 +88,7 @@ TEST_CASE("AcpiPowerOff: reads return 0 (WAK_STS clear)", "[acpi_power_off]") {
 
 TEST_CASE("AcpiPowerOff: S5 stops the VM with status 0", "[acpi_power_off]") {
     // As the machine wires it.
-    vmm::VmExit exit;
+    vmm::StopRequest exit;
     int stops = 0;
     exit.set_stop_hook([&] { ++stops; });
     AcpiPowerOff device(

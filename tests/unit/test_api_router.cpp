@@ -19,25 +19,51 @@ using vmm::api::HttpResponse;
 
 namespace {
 
+// Keeps the configuration and the state as the core does (vmm/core/instance).
 struct FakeVmm : vmm::api::VmmControl {
     std::vector<std::string> calls;
     std::optional<vmm::VmConfig> started;
     bool fail_start = false;
+    vmm::VmConfig config_;
+    vmm::api::ServiceConfig services_;
+    vmm::api::InstanceState state_ = vmm::api::InstanceState::NotStarted;
 
-    void start(const vmm::VmConfig& config) override {
+    vmm::api::InstanceState state() const override { return state_; }
+    const vmm::VmConfig& config() const override { return config_; }
+    void set_config(vmm::VmConfig config) override {
+        if (state_ != vmm::api::InstanceState::NotStarted) {
+            throw vmm::Error("set_config after start");
+        }
+        config_ = std::move(config);
+    }
+    const vmm::api::ServiceConfig& services() const override { return services_; }
+    void start() override {
         calls.push_back("start");
         if (fail_start) {
             throw vmm::Error("cannot build the VM");
         }
-        started = config;
+        started = config_;
+        state_ = vmm::api::InstanceState::Running;
     }
-    void pause() override { calls.push_back("pause"); }
-    void resume() override { calls.push_back("resume"); }
+    void pause() override {
+        calls.push_back("pause");
+        state_ = vmm::api::InstanceState::Paused;
+    }
+    void resume() override {
+        calls.push_back("resume");
+        state_ = vmm::api::InstanceState::Running;
+    }
     void send_ctrl_alt_del() override { calls.push_back("ctrl-alt-del"); }
     void check_tap(const std::string& name) override { calls.push_back("check-tap " + name); }
     void flush_metrics() override { calls.push_back("flush"); }
-    void configure_logger(const vmm::LoggerConfig&) override { calls.push_back("logger"); }
-    void configure_metrics(const vmm::api::MetricsConfig&) override { calls.push_back("metrics"); }
+    void configure_logger(const vmm::LoggerConfig& logger) override {
+        calls.push_back("logger");
+        services_.logger = logger;
+    }
+    void configure_metrics(const vmm::api::MetricsConfig& metrics) override {
+        calls.push_back("metrics");
+        services_.metrics = metrics;
+    }
 };
 
 // A file that exists, for the paths the router opens.
@@ -54,7 +80,7 @@ std::string existing_file() {
 
 struct Api {
     FakeVmm vmm;
-    ApiRouter router{vmm, vmm::VmConfig{}, "test-id"};
+    ApiRouter router{vmm, "test-id"};
 
     HttpResponse call(const std::string& method, const std::string& target, const json& body) {
         return router.handle(HttpRequest{method, target, body.is_null() ? "" : body.dump()});
@@ -89,14 +115,14 @@ TEST_CASE("PUT /machine-config resets omitted fields, PATCH keeps them", "[api]"
     CHECK(api.call("PUT", "/machine-config",
                    {{"vcpu_count", 4}, {"mem_size_mib", 512}, {"track_dirty_pages", true}})
               .status == 204);
-    CHECK(api.router.config().track_dirty_pages);
+    CHECK(api.vmm.config().track_dirty_pages);
     CHECK(api.call("PATCH", "/machine-config", {{"vcpu_count", 2}}).status == 204);
-    CHECK(api.router.config().vcpu_count == 2);
-    CHECK(api.router.config().memory_mib == 512);
-    CHECK(api.router.config().track_dirty_pages);
+    CHECK(api.vmm.config().vcpu_count == 2);
+    CHECK(api.vmm.config().memory_mib == 512);
+    CHECK(api.vmm.config().track_dirty_pages);
     CHECK(api.call("PUT", "/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 64}}).status ==
           204);
-    CHECK_FALSE(api.router.config().track_dirty_pages);
+    CHECK_FALSE(api.vmm.config().track_dirty_pages);
 }
 
 TEST_CASE("a bad field leaves the whole configuration unchanged", "[api]") {
@@ -106,12 +132,12 @@ TEST_CASE("a bad field leaves the whole configuration unchanged", "[api]") {
     CHECK_THAT(api.fault(api.call("PATCH", "/machine-config",
                                   {{"vcpu_count", 8}, {"huge_pages", "Giant"}})),
                Contains("unknown variant `Giant`"));
-    CHECK(api.router.config().vcpu_count == 2);
+    CHECK(api.vmm.config().vcpu_count == 2);
     CHECK_THAT(
         api.fault(api.call("PUT", "/machine-config", {{"vcpu_count", 8}, {"mem_size_mib", 2}})),
         Contains("memory size"));
-    CHECK(api.router.config().vcpu_count == 2);
-    CHECK(api.router.config().memory_mib == 256);
+    CHECK(api.vmm.config().vcpu_count == 2);
+    CHECK(api.vmm.config().memory_mib == 256);
 }
 
 TEST_CASE("machine-config types and ranges", "[api]") {
@@ -131,7 +157,7 @@ TEST_CASE("machine-config types and ranges", "[api]") {
     CHECK(api.call("PUT", "/machine-config",
                    {{"vcpu_count", 32}, {"mem_size_mib", 128}, {"huge_pages", "Transparent"}})
               .status == 204);
-    CHECK(api.router.config().huge_pages == vmm::HugePages::Transparent);
+    CHECK(api.vmm.config().huge_pages == vmm::HugePages::Transparent);
 }
 
 TEST_CASE("drives: the root drive goes first, a second root is refused, ids match", "[api]") {
@@ -153,7 +179,7 @@ TEST_CASE("drives: the root drive goes first, a second root is refused, ids matc
     json again = drive("data", false);
     again["io_engine"] = "Async";
     CHECK(api.call("PUT", "/drives/data", again).status == 204);
-    const auto& drives = api.router.config().drives;
+    const auto& drives = api.vmm.config().drives;
     REQUIRE(drives.size() == 2);
     CHECK(drives[0].id == "root");
     CHECK(drives[0].is_root);

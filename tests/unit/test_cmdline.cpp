@@ -1,8 +1,8 @@
 // KernelCmdline: building the command line and looking keys up.
 #include <catch2/catch.hpp>
 
+#include "arch/kernel_cmdline.hpp"
 #include "vmm/config/config.hpp"
-#include "vmm/core/kernel_cmdline.hpp"
 
 using vmm::KernelCmdline;
 
@@ -10,7 +10,7 @@ TEST_CASE("KernelCmdline trims the base line", "[cmdline]") {
     CHECK(KernelCmdline("  console=ttyS0  ").str() == "console=ttyS0");
     CHECK(KernelCmdline("").str().empty());
     CHECK(KernelCmdline("    ").str().empty());
-    CHECK(KernelCmdline(vmm::kDefaultCmdline).str() == vmm::kDefaultCmdline);
+    CHECK(KernelCmdline(vmm::arch::kDefaultCmdline).str() == vmm::arch::kDefaultCmdline);
 }
 
 TEST_CASE("KernelCmdline append separates with one space", "[cmdline]") {
@@ -34,8 +34,8 @@ TEST_CASE("KernelCmdline append to an empty line adds no leading space", "[cmdli
     KernelCmdline line("");
     line.append(" noapic");
     CHECK(line.str() == "noapic");
-    line.append(vmm::kPvmCmdline);
-    CHECK(line.str() == std::string("noapic ") + vmm::kPvmCmdline);
+    line.append(vmm::arch::kPvmCmdline);
+    CHECK(line.str() == std::string("noapic ") + vmm::arch::kPvmCmdline);
 }
 
 TEST_CASE("KernelCmdline has_key matches whole keys and key=value", "[cmdline]") {

@@ -329,3 +329,29 @@ TEST_CASE("initial_xcr0 is 0 without XSAVE", "[cpuid]") {
     CHECK(initial_xcr0(guest_cpuid(supported(), pvm, 0, 1)) == 0);
     CHECK(initial_xcr0({}) == 0);
 }
+
+TEST_CASE("CpuidTemplate patched per vCPU equals guest_cpuid built for that vCPU", "[cpuid]") {
+    std::vector<CpuidEntry> host = supported();
+    host.push_back({0x1f, 0, 1, 9, 9, 9, 9});
+    host.push_back({0x80000008, 0, 0, 0x3030, 0, 0xffff, 0});
+    host.push_back({0x8000001e, 0, 0, 9, 9, 9, 9});
+    host.push_back({0x40000000, 0, 0, 0x40000001, 0, 0, 0});
+    for (CpuProfile profile : {CpuProfile::Host, CpuProfile::Pvm}) {
+        CpuidConfig config = masked("avx2");
+        config.profile = profile;
+        config.tsc_khz = 2100000;
+        const uint32_t count = 9;
+        vmm::x86::CpuidTemplate table(host, config, count);
+        for (uint32_t id : {0u, 1u, 5u, 8u}) {
+            std::vector<CpuidEntry> expected = guest_cpuid(host, config, id, count);
+            std::vector<CpuidEntry> patched = table.for_vcpu(id);
+            REQUIRE(patched.size() == expected.size());
+            for (size_t i = 0; i < expected.size(); ++i) {
+                INFO("vCPU " << id << " leaf " << std::hex << expected[i].function << "."
+                             << expected[i].index);
+                CHECK(std::memcmp(&patched[i], &expected[i], sizeof(CpuidEntry)) == 0);
+            }
+            CHECK(table.xcr0() == initial_xcr0(expected));
+        }
+    }
+}

@@ -57,23 +57,17 @@ bool has_prefix(const std::string& path, std::string_view prefix) {
 
 }  // namespace
 
-ApiRouter::ApiRouter(VmmControl& control, VmConfig initial, std::string instance_id)
-    : control_(control), config_(std::move(initial)), instance_id_(std::move(instance_id)) {}
-
-void ApiRouter::booted(const VmConfig& config, ServiceConfig services) {
-    config_ = config;
-    services_ = std::move(services);
-    state_ = InstanceState::Running;
-}
+ApiRouter::ApiRouter(VmmControl& control, std::string instance_id)
+    : control_(control), instance_id_(std::move(instance_id)) {}
 
 void ApiRouter::require_pre_boot() const {
-    if (state_ != InstanceState::NotStarted) {
+    if (control_.state() != InstanceState::NotStarted) {
         throw Error("The requested operation is not supported after starting the microVM.");
     }
 }
 
 void ApiRouter::require_post_boot() const {
-    if (state_ == InstanceState::NotStarted) {
+    if (control_.state() == InstanceState::NotStarted) {
         throw Error("The requested operation is not supported before starting the microVM.");
     }
 }
@@ -123,9 +117,10 @@ HttpResponse ApiRouter::handle(const HttpRequest& request) {
 }
 
 HttpResponse ApiRouter::get_instance_info() const {
-    const char* state = state_ == InstanceState::NotStarted ? "Not started"
-                        : state_ == InstanceState::Paused   ? "Paused"
-                                                            : "Running";
+    InstanceState now = control_.state();
+    const char* state = now == InstanceState::NotStarted ? "Not started"
+                        : now == InstanceState::Paused   ? "Paused"
+                                                         : "Running";
     return ok(json{
         {"app_name", "vmm"}, {"id", instance_id_}, {"state", state}, {"vmm_version", kVmmVersion}});
 }
@@ -134,13 +129,12 @@ HttpResponse ApiRouter::put_action(const json& body) {
     switch (parse_action(body)) {
         case Action::InstanceStart: {
             require_pre_boot();
-            if (config_.kernel_path.empty()) {
+            if (control_.config().kernel_path.empty()) {
                 throw Error(
                     "Cannot start microvm without kernel configuration (PUT /boot-source).");
             }
-            validate_config(config_);
-            control_.start(config_);
-            state_ = InstanceState::Running;
+            validate_config(control_.config());
+            control_.start();
             return no_content();
         }
         case Action::SendCtrlAltDel:
@@ -159,10 +153,8 @@ HttpResponse ApiRouter::patch_vm(const json& body) {
     require_post_boot();
     if (change == VmStateChange::Pause) {
         control_.pause();
-        state_ = InstanceState::Paused;
     } else {
         control_.resume();
-        state_ = InstanceState::Running;
     }
     return no_content();
 }
@@ -179,31 +171,31 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
         return ok(json{{"firecracker_version", kApiVersion}});
     }
     if (path == "/vm/config" && get) {
-        return ok(render_vm_config(config_, services_));
+        return ok(render_vm_config(control_.config(), control_.services()));
     }
     if (path == "/machine-config") {
         if (get) {
-            return ok(render_machine_config(config_));
+            return ok(render_machine_config(control_.config()));
         }
         if (put || patch) {
             json parsed = json_body();
             require_pre_boot();
-            VmConfig updated = config_;
+            VmConfig updated = control_.config();
             apply_machine_config(parsed, updated, patch);
-            config_ = std::move(updated);
+            control_.set_config(std::move(updated));
             return no_content();
         }
     }
     if (path == "/boot-source" && put) {
         json parsed = json_body();
         require_pre_boot();
-        VmConfig updated = config_;
+        VmConfig updated = control_.config();
         apply_boot_source(parsed, updated);
         check_openable(updated.kernel_path, false, "kernel_image_path");
         if (updated.initrd_path) {
             check_openable(*updated.initrd_path, false, "initrd_path");
         }
-        config_ = std::move(updated);
+        control_.set_config(std::move(updated));
         return no_content();
     }
     if (auto id = path_parameter(path, "/drives/")) {
@@ -211,18 +203,19 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
             json parsed = json_body();
             require_pre_boot();
             DriveConfig drive = parse_drive(parsed, *id);
-            VmConfig updated = config_;
+            VmConfig updated = control_.config();
             insert_drive(updated, drive);
             check_openable(drive.path, !drive.read_only, fmt::format("drive {}", drive.id));
-            config_ = std::move(updated);
+            control_.set_config(std::move(updated));
             return no_content();
         }
         if (patch) {
             PartialDrive drive = parse_partial_drive(json_body(), *id);
             require_post_boot();
-            auto known = std::find_if(config_.drives.begin(), config_.drives.end(),
-                                      [&](const DriveConfig& d) { return d.id == drive.id; });
-            if (known == config_.drives.end()) {
+            auto known =
+                std::find_if(control_.config().drives.begin(), control_.config().drives.end(),
+                             [&](const DriveConfig& d) { return d.id == drive.id; });
+            if (known == control_.config().drives.end()) {
                 throw Error(fmt::format("drive {} does not exist", drive.id));
             }
             if (drive.path_on_host && *drive.path_on_host != known->path) {
@@ -238,17 +231,17 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
             json parsed = json_body();
             require_pre_boot();
             NetConfig net = parse_network_interface(parsed, *id);
-            VmConfig updated = config_;
+            VmConfig updated = control_.config();
             insert_network_interface(updated, net);
             // Opening it now reports a missing tap or permission at once.
             control_.check_tap(net.tap_name);
-            config_ = std::move(updated);
+            control_.set_config(std::move(updated));
             return no_content();
         }
         if (patch) {
             parse_partial_network_interface(json_body(), *id);
             require_post_boot();
-            bool known = std::any_of(config_.nets.begin(), config_.nets.end(),
+            bool known = std::any_of(control_.config().nets.begin(), control_.config().nets.end(),
                                      [&](const NetConfig& n) { return n.id == *id; });
             if (!known) {
                 throw Error(fmt::format("network interface {} does not exist", *id));
@@ -266,31 +259,31 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
         LoggerConfig logger = parse_logger(json_body());
         require_pre_boot();
         control_.configure_logger(logger);
-        services_.logger = logger;
         return no_content();
     }
     if (path == "/metrics" && put) {
         MetricsConfig metrics = parse_metrics(json_body());
         require_pre_boot();
-        if (services_.metrics) {
+        if (control_.services().metrics) {
             throw Error("Reinitialization of metrics not allowed.");
         }
         control_.configure_metrics(metrics);
-        services_.metrics = metrics;
         return no_content();
     }
     if (path == "/entropy" && put) {
         json parsed = json_body();
         require_pre_boot();
-        apply_entropy(parsed, config_);
+        VmConfig updated = control_.config();
+        apply_entropy(parsed, updated);
+        control_.set_config(std::move(updated));
         return no_content();
     }
     if (path == "/serial" && put) {
         json parsed = json_body();
         require_pre_boot();
-        VmConfig updated = config_;
+        VmConfig updated = control_.config();
         apply_serial(parsed, updated);
-        config_ = std::move(updated);
+        control_.set_config(std::move(updated));
         return no_content();
     }
     if (path == "/vsock" && put) {

@@ -1,6 +1,8 @@
-// The Firecracker REST API's endpoints: maps each request to the model
-// (firecracker_model) and the VMM (VmmControl), and enforces what is allowed
-// before and after InstanceStart. Runs on the main thread only.
+// The Firecracker REST API's endpoints: reads each request's body into the
+// model (firecracker_model), applies it to a copy of the VMM's configuration
+// and hands the result to the VMM (VmmControl), and answers with
+// Firecracker's words for what is not allowed before or after InstanceStart.
+// Runs on the main thread only.
 #pragma once
 
 #include <map>
@@ -14,23 +16,14 @@
 
 namespace vmm::api {
 
-enum class InstanceState { NotStarted, Running, Paused };
-
 class ApiRouter {
   public:
-    // `initial`: the configuration requests start from (command-line options
-    // such as --cpu-profile carry over).
-    ApiRouter(VmmControl& control, VmConfig initial, std::string instance_id);
+    // Every request reads and changes the VMM through `control`: the router
+    // keeps no configuration or state of its own.
+    ApiRouter(VmmControl& control, std::string instance_id);
 
     HttpResponse handle(const HttpRequest& request);
 
-    // The VM was booted without InstanceStart (command line or config file)
-    // with `config` and `services`.
-    void booted(const VmConfig& config, ServiceConfig services);
-
-    InstanceState state() const { return state_; }
-    const VmConfig& config() const { return config_; }
-    const ServiceConfig& services() const { return services_; }
     // Requests and failures per endpoint, for the metrics line.
     nlohmann::json metrics() const;
 
@@ -45,10 +38,7 @@ class ApiRouter {
     void count(const std::string& endpoint, bool failed);
 
     VmmControl& control_;
-    VmConfig config_;
-    ServiceConfig services_;
     std::string instance_id_;
-    InstanceState state_ = InstanceState::NotStarted;
     std::map<std::string, uint64_t> counters_;
 };
 

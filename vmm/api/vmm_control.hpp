@@ -1,5 +1,7 @@
-// What the API asks of the running VMM. The router decides what is allowed
-// when (pre-boot, post-boot); the implementation (vmm/instance.*) does it.
+// What the API asks of the VMM: the core (vmm/core/instance.*) implements it
+// and owns everything behind it: the configuration the API edits before
+// InstanceStart, the VM's lifecycle state, the VM. The router only turns
+// HTTP requests into these calls and their answers back into HTTP.
 #pragma once
 
 #include <string>
@@ -10,13 +12,27 @@
 
 namespace vmm::api {
 
+// What GET / reports (Firecracker's InstanceInfo.state).
+enum class InstanceState { NotStarted, Running, Paused };
+
 class VmmControl {
   public:
     virtual ~VmmControl() = default;
 
-    // Builds the VM from `config` and starts its vCPUs; throws Error (and
-    // then nothing runs). `config` stays alive as long as the VMM does.
-    virtual void start(const VmConfig& config) = 0;
+    virtual InstanceState state() const = 0;
+    // The VM's configuration: the one being edited before InstanceStart, the
+    // one the VM runs with after.
+    virtual const VmConfig& config() const = 0;
+    // Replaces it whole (the router validates a body before it gets here).
+    // Throws Error once the VM has started.
+    virtual void set_config(VmConfig config) = 0;
+    // Logger and metrics as configured (for GET /vm/config).
+    virtual const ServiceConfig& services() const = 0;
+
+    // Builds the VM from config() and starts its vCPUs; throws Error (and
+    // then nothing runs).
+    virtual void start() = 0;
+    // Pause saves every vCPU's state; resume writes it back, then runs.
     virtual void pause() = 0;
     virtual void resume() = 0;
     virtual void send_ctrl_alt_del() = 0;
@@ -25,6 +41,7 @@ class VmmControl {
     virtual void check_tap(const std::string& name) = 0;
     // Throws Error when no metrics path is configured.
     virtual void flush_metrics() = 0;
+    // Apply and remember the logger / metrics configuration.
     virtual void configure_logger(const LoggerConfig& config) = 0;
     virtual void configure_metrics(const MetricsConfig& config) = 0;
 };

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include "arch/x86_64/cpuid.hpp"
 #include "vmm/base/error.hpp"
 
 namespace vmm {
@@ -37,7 +36,7 @@ void validate_config(const VmConfig& config) {
         throw Error(
             fmt::format("--cpus {} is out of range (1 to {})", config.vcpu_count, kMaxVcpus));
     }
-    x86::parse_cpuid_mask(config.cpuid_mask);
+    arch::check_cpu_feature_mask(config.cpuid_mask);
 }
 
 }  // namespace vmm

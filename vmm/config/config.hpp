@@ -6,16 +6,14 @@
 #include <optional>
 #include <string>
 
-#include "arch/x86_64/boot.hpp"
+#include "arch/arch.hpp"
 #include "vmm/config/drive_config.hpp"
 #include "vmm/config/net_config.hpp"
 
 namespace vmm {
 
-enum class CpuProfileChoice { Auto, Host, Pvm };
-// Where the guest console lives: the 8250 (ttyS0), or virtio-console (hvc0;
-// the 8250 then stays for early boot messages only).
-enum class ConsoleKind { Serial, Virtio };
+using arch::ConsoleKind;
+using arch::CpuProfileChoice;
 // Backing of guest memory: 4 KiB pages, or transparent huge pages (madvise).
 enum class HugePages { None, Transparent };
 
@@ -41,7 +39,7 @@ struct VmConfig {
     // ACPI tables (hardware-reduced FADT, MADT, DSDT with the devices) next
     // to the MP table; off by default (see README, "CPUs and tables").
     bool acpi = false;
-    x86::BootEntry boot_entry = x86::BootEntry::Auto;
+    arch::BootEntry boot_entry = arch::BootEntry::Auto;
     std::string kvm_device = "/dev/kvm";
     bool boot_trace = false;
     bool verbose = false;
@@ -49,17 +47,6 @@ struct VmConfig {
 
 inline constexpr uint64_t kMinMemoryMib = 4;
 inline constexpr uint32_t kMaxVcpus = 32;
-inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";
-// With --console virtio: hvc0 is the console, the 8250 an early console
-// until hvc0 registers (which then skips replaying what it already printed).
-inline constexpr const char* kDefaultVirtioConsoleCmdline =
-    "console=hvc0 earlycon=uart8250,io,0x3f8 reboot=k panic=-1";
-// What a stock kernel needs on a PVM host besides the CPUID profile: no xsave
-// (xrstor), no SMAP (clac/stac), no int3 self-test, no mitigation code paths.
-inline constexpr const char* kPvmCmdline =
-    "noxsave nosmap no_int3_selftest mitigations=off "
-    "clearcpuid=smap,fsgsbase,pcid,invpcid,rdrand,rdseed,rdpid,popcnt";
-
 // Throws Error naming the field and the bad value.
 void validate_config(const VmConfig& config);
 

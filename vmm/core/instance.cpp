@@ -11,6 +11,7 @@
 #include "devices/virtio/net/tap.hpp"
 #include "vmm/api/json_object.hpp"
 #include "vmm/base/error.hpp"
+#include "vmm/core/vm_builder.hpp"
 
 namespace vmm {
 
@@ -61,10 +62,10 @@ Instance::Instance(LaunchOptions options, BootTrace& trace)
         configure_logger(*options_.logger);
         services_.logger = options_.logger;
     }
-    VmConfig config = options_.config;
+    config_ = options_.config;
     boot_now_ = options_.boot_now;
     if (options_.config_file) {
-        api::ServiceConfig file_services = load_config_file(*options_.config_file, config);
+        api::ServiceConfig file_services = load_config_file(*options_.config_file, config_);
         if (file_services.logger) {
             configure_logger(*file_services.logger);
             services_.logger = file_services.logger;
@@ -80,9 +81,9 @@ Instance::Instance(LaunchOptions options, BootTrace& trace)
     if (services_.metrics) {
         configure_metrics(*services_.metrics);
     }
-    router_ = std::make_unique<api::ApiRouter>(*this, config, options_.instance_id);
+    router_ = std::make_unique<api::ApiRouter>(*this, options_.instance_id);
     if (boot_now_) {
-        validate_config(config);
+        validate_config(config_);
     }
 }
 
@@ -92,6 +93,7 @@ int Instance::run() {
     loop_.on_termination_signal([this](int signal_number) {
         std::string reason = fmt::format("received SIG{}", ::sigabbrev_np(signal_number));
         if (machine_) {
+            lifecycle_.stopping();
             machine_->request_stop(exit_status::kSignalBase + signal_number, reason);
         } else {
             signal_status_ = exit_status::kSignalBase + signal_number;
@@ -112,7 +114,7 @@ int Instance::run() {
             boost::asio::post(loop_.context(), [this] {
                 try {
                     if (!machine_) {
-                        prepared_ = std::make_unique<PreparedVm>(options_.config.kvm_device);
+                        empty_vm_ = std::make_unique<EmptyVm>(config_.kvm_device);
                     }
                 } catch (const Error& e) {
                     log_debug("KVM not prepared ahead: {}", e.what());  // InstanceStart says why
@@ -121,11 +123,11 @@ int Instance::run() {
         }
     }
     if (boot_now_) {
-        VmConfig config = router_->config();
-        start(config);
-        router_->booted(config, services_);
+        start();
     }
+    follow_pause_signals();
     loop_.run();
+    lifecycle_.stopping();
 
     if (!machine_) {
         if (options_.config.verbose && signal_status_ >= 0) {
@@ -134,14 +136,15 @@ int Instance::run() {
         return signal_status_ >= 0 ? signal_status_ : exit_status::kError;
     }
     int status = machine_->finish();
-    const VmExit& exit = machine_->exit();
+    lifecycle_.stopped();
+    const StopRequest& exit = machine_->stop_request();
     if (exit.is_error()) {
         // On stderr in any case: the one line a user of the command line reads.
         fmt::print(stderr, "vmm: error: {}\n", exit.reason());
         if (services_.logger && services_.logger->log_path) {
             log_error("error: {}", exit.reason());
         }
-    } else if (running_config_->verbose) {
+    } else if (config_.verbose) {
         log_info("{} (exit status {})", exit.reason(), status);
     } else {
         log_debug("{} (exit status {})", exit.reason(), status);
@@ -155,27 +158,83 @@ int Instance::run() {
     return status;
 }
 
-void Instance::start(const VmConfig& config) {
+api::InstanceState Instance::state() const {
+    switch (lifecycle_.state()) {
+        case VmLifecycle::State::NotStarted:
+            return api::InstanceState::NotStarted;
+        case VmLifecycle::State::Paused:
+            return api::InstanceState::Paused;
+        default:
+            // Firecracker's API knows no stopping state: a VM on its way
+            // out is still running until the process ends.
+            return api::InstanceState::Running;
+    }
+}
+
+void Instance::set_config(VmConfig config) {
+    if (lifecycle_.state() != VmLifecycle::State::NotStarted) {
+        throw Error("The requested operation is not supported after starting the microVM.");
+    }
+    config_ = std::move(config);
+}
+
+void Instance::start() {
+    if (lifecycle_.state() != VmLifecycle::State::NotStarted) {
+        throw Error("The VM is already started.");
+    }
     trace_.mark(BootTrace::Event::InstanceStart);
-    log_debug("starting the VM: {} vCPU(s), {} MiB, kernel {}", config.vcpu_count,
-              config.memory_mib, config.kernel_path);
+    log_debug("starting the VM: {} vCPU(s), {} MiB, kernel {}", config_.vcpu_count,
+              config_.memory_mib, config_.kernel_path);
     // The user's files and fds before KVM: their errors come first, and an
-    // API client that fixes its input keeps the VM prepared ahead.
-    MachineInputs inputs(config);
-    auto owned = std::make_unique<VmConfig>(config);
-    auto machine =
-        std::make_unique<Machine>(*owned, std::move(inputs), trace_, loop_, std::move(prepared_));
+    // API client that fixes its input keeps the empty VM made ahead.
+    MachineInputs inputs(config_);
+    auto machine = build_machine(config_, std::move(inputs), std::move(empty_vm_), trace_, loop_);
     machine->start();
-    running_config_ = std::move(owned);
     machine_ = std::move(machine);
+    lifecycle_.start("InstanceStart");
 }
 
 void Instance::pause() {
+    lifecycle_.pause("pause");  // throws unless running or paused
+    // Throws when some state could not be read: the vCPUs stay parked.
     machine_->pause();
 }
 
 void Instance::resume() {
-    machine_->resume(false);
+    lifecycle_.resume("resume");
+    machine_->resume();
+}
+
+void Instance::follow_pause_signals() {
+    if (!pause_signals_) {
+        pause_signals_ =
+            std::make_unique<boost::asio::signal_set>(loop_.context(), SIGUSR1, SIGUSR2);
+    }
+    pause_signals_->async_wait([this](const boost::system::error_code& error, int number) {
+        if (error) {
+            return;
+        }
+        try {
+            if (!machine_) {
+                log_info("SIG{}: no VM to pause or resume yet", ::sigabbrev_np(number));
+            } else if (number == SIGUSR1 && lifecycle_.state() == VmLifecycle::State::Running) {
+                pause();
+                log_info("paused: {} vCPU(s) out of KVM_RUN, state saved", machine_->vcpu_count());
+                if (config_.verbose) {
+                    for (const std::string& line : machine_->describe_paused_vcpus()) {
+                        log_info("  {}", line);
+                    }
+                }
+            } else if (number == SIGUSR2 && lifecycle_.state() == VmLifecycle::State::Paused) {
+                resume();
+                log_info("resumed (state written back)");
+            }
+        } catch (const Error& e) {
+            machine_->request_stop(exit_status::kError, e.what(), true);
+            return;
+        }
+        follow_pause_signals();
+    });
 }
 
 void Instance::send_ctrl_alt_del() {
@@ -194,12 +253,17 @@ void Instance::flush_metrics() {
 }
 
 void Instance::configure_logger(const LoggerConfig& config) {
-    Logger::instance().configure(config);
+    LoggerConfig kept = config;
+    Logger::instance().configure(kept);
+    services_.logger = std::move(kept);
 }
 
 void Instance::configure_metrics(const api::MetricsConfig& config) {
-    metrics_ = std::make_unique<MetricsWriter>(loop_.context(), config.path,
+    // Remembered only once the path opened: a failed PUT /metrics can be retried.
+    api::MetricsConfig kept = config;
+    metrics_ = std::make_unique<MetricsWriter>(loop_.context(), kept.path,
                                                [this] { return collect_metrics(); });
+    services_.metrics = std::move(kept);
     metrics_->start_periodic();
 }
 
@@ -222,12 +286,9 @@ nlohmann::json Instance::collect_metrics() const {
         api["open_connections"] = server_->open_connections();
     }
     line["api_server"] = api;
-    const char* state = router_->state() == api::InstanceState::NotStarted ? "Not started"
-                        : router_->state() == api::InstanceState::Paused   ? "Paused"
-                                                                           : "Running";
     line["vmm"] = {
-        {"state", state},
-        {"vcpus", machine_ ? running_config_->vcpu_count : 0},
+        {"state", VmLifecycle::name(lifecycle_.state())},
+        {"vcpus", machine_ ? config_.vcpu_count : 0},
         {"uptime_ms", trace_.since_start_ns() / 1000000},
         {"log_lines_written", Logger::instance().lines_written()},
         {"log_lines_dropped", Logger::instance().lines_dropped()},

@@ -1,6 +1,9 @@
 // One VMM process: the event loop, the API server and router (with
-// --api-sock), the logger and metrics, and the Machine once the VM boots,
-// from the command line, a --config-file, or the API's InstanceStart.
+// --api-sock), the logger and metrics, the VM's configuration and its
+// lifecycle (vmm/core/vm_lifecycle.hpp), and the Machine once the VM boots,
+// from the command line, a --config-file, or the API's InstanceStart. Every
+// request to start, pause, resume or stop the VM comes here, whichever path
+// it takes (command line, signal, API).
 #pragma once
 
 #include <memory>
@@ -13,6 +16,7 @@
 #include "vmm/core/launch_options.hpp"
 #include "vmm/core/machine.hpp"
 #include "vmm/core/metrics_writer.hpp"
+#include "vmm/core/vm_lifecycle.hpp"
 
 namespace vmm {
 
@@ -27,7 +31,11 @@ class Instance final : public api::VmmControl {
     int run();
 
     // api::VmmControl
-    void start(const VmConfig& config) override;
+    api::InstanceState state() const override;
+    const VmConfig& config() const override { return config_; }
+    void set_config(VmConfig config) override;
+    const api::ServiceConfig& services() const override { return services_; }
+    void start() override;
     void pause() override;
     void resume() override;
     void send_ctrl_alt_del() override;
@@ -38,17 +46,22 @@ class Instance final : public api::VmmControl {
 
   private:
     nlohmann::json collect_metrics() const;
+    // SIGUSR1 pauses, SIGUSR2 resumes: the same path as the API's PATCH /vm.
+    void follow_pause_signals();
 
     LaunchOptions options_;
     BootTrace& trace_;
     EventLoop loop_;
     api::ServiceConfig services_;
     bool boot_now_ = false;
-    // What the machine was built from; lives as long as the machine.
-    std::unique_ptr<VmConfig> running_config_;
+    // Edited until the VM starts; the machine is built from it and keeps a
+    // reference, so it never changes after.
+    VmConfig config_;
+    VmLifecycle lifecycle_;
     std::unique_ptr<Machine> machine_;
-    // Made while the API waits for InstanceStart (see PreparedVm).
-    std::unique_ptr<PreparedVm> prepared_;
+    // Made while the API waits for InstanceStart (see EmptyVm).
+    std::unique_ptr<EmptyVm> empty_vm_;
+    std::unique_ptr<boost::asio::signal_set> pause_signals_;
     std::unique_ptr<api::ApiRouter> router_;
     std::unique_ptr<api::HttpServer> server_;
     std::unique_ptr<MetricsWriter> metrics_;

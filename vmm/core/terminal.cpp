@@ -1,6 +1,7 @@
 #include "vmm/core/terminal.hpp"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -62,6 +63,14 @@ RawTerminal::~RawTerminal() {
         tcsetattr(fd_, TCSANOW, &g_saved);
         g_saved_fd = -1;
     }
+}
+
+std::pair<uint16_t, uint16_t> terminal_size(int fd) {
+    winsize size{};
+    if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 && size.ws_row > 0) {
+        return {size.ws_col, size.ws_row};
+    }
+    return {80, 25};
 }
 
 }  // namespace vmm

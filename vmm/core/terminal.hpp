@@ -3,7 +3,14 @@
 // signals, and fatal signals (which restore, then re-raise).
 #pragma once
 
+#include <cstdint>
+#include <utility>
+
 namespace vmm {
+
+// The terminal's size (columns, rows) for virtio-console; 80x25 when `fd` is
+// no terminal.
+std::pair<uint16_t, uint16_t> terminal_size(int fd);
 
 class RawTerminal {
   public:

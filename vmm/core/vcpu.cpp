@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "arch/x86_64/emulation_failure.hpp"
+#include "arch/arch.hpp"
 #include "vmm/base/error.hpp"
 
 namespace vmm {
@@ -204,7 +204,7 @@ bool Vcpu::handle_exit() {
                     return false;
             }
         case KVM_EXIT_INTERNAL_ERROR: {
-            auto report = x86::handle_emulation_failure(fd_, context_.memory);
+            auto report = arch::handle_emulation_failure(fd_, context_.memory);
             if (!report) {
                 return true;
             }
@@ -221,14 +221,14 @@ bool Vcpu::handle_exit() {
                 exit_status::kGuestFault,
                 fmt::format("vCPU {}: KVM could not enter the guest (hardware reason {:#x})\n{}",
                             fd_.id(), run->fail_entry.hardware_entry_failure_reason,
-                            x86::describe_vcpu_state(fd_)),
+                            arch::describe_vcpu(fd_)),
                 true);
             return false;
         default:
             context_.exit.request(
                 exit_status::kGuestFault,
                 fmt::format("vCPU {}: unhandled KVM exit {} ({})\n{}", fd_.id(), run->exit_reason,
-                            exit_reason_name(run->exit_reason), x86::describe_vcpu_state(fd_)),
+                            exit_reason_name(run->exit_reason), arch::describe_vcpu(fd_)),
                 true);
             return false;
     }

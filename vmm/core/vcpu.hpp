@@ -14,7 +14,7 @@
 
 #include "vmm/core/boot_trace.hpp"
 #include "vmm/core/bus.hpp"
-#include "vmm/core/vm_exit.hpp"
+#include "vmm/core/stop_request.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
@@ -26,7 +26,7 @@ class Vcpu {
         const Bus& pio;
         const Bus& mmio;
         const GuestMemory& memory;
-        VmExit& exit;
+        StopRequest& exit;
         BootTrace& trace;
     };
 

@@ -1,8 +1,8 @@
-#include "vmm/core/vm_exit.hpp"
+#include "vmm/core/stop_request.hpp"
 
 namespace vmm {
 
-void VmExit::request(int status, std::string reason, bool error) {
+void StopRequest::request(int status, std::string reason, bool error) {
     {
         std::lock_guard lock(mutex_);
         if (requested_.load()) {
@@ -18,17 +18,17 @@ void VmExit::request(int status, std::string reason, bool error) {
     }
 }
 
-int VmExit::status() const {
+int StopRequest::status() const {
     std::lock_guard lock(mutex_);
     return status_;
 }
 
-std::string VmExit::reason() const {
+std::string StopRequest::reason() const {
     std::lock_guard lock(mutex_);
     return reason_;
 }
 
-bool VmExit::is_error() const {
+bool StopRequest::is_error() const {
     std::lock_guard lock(mutex_);
     return error_;
 }

@@ -19,7 +19,7 @@ inline constexpr int kGuestFault = 3;    // KVM could not run the guest further
 inline constexpr int kSignalBase = 128;  // + signal number (SIGTERM: 143)
 }  // namespace exit_status
 
-class VmExit {
+class StopRequest {
   public:
     // Set before any thread can call request().
     void set_stop_hook(std::function<void()> hook) { stop_hook_ = std::move(hook); }

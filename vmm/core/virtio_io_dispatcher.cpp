@@ -1,4 +1,4 @@
-#include "vmm/core/virtio_mmio_devices.hpp"
+#include "vmm/core/virtio_io_dispatcher.hpp"
 
 #include <unistd.h>
 
@@ -6,29 +6,16 @@
 
 namespace vmm {
 
-void VirtioMmioDevices::add(std::unique_ptr<VirtioDevice> device, const std::string& name) {
-    uint32_t index = static_cast<uint32_t>(transports_.size());
-    if (kFirstIrq + index > kLastIrq) {
-        throw Error(fmt::format("too many virtio devices (at most {})", kLastIrq - kFirstIrq + 1));
-    }
-    uint64_t base = kBase + uint64_t(index) * MmioTransport::kSize;
+void VirtioIoDispatcher::add(std::unique_ptr<VirtioDevice> device, const std::string& name,
+                             const arch::VirtioMmioSlot& slot) {
     auto transport = std::make_shared<MmioTransport>(memory_, std::move(device), name);
-    mmio_bus_.insert(base, MmioTransport::kSize, transport);
+    mmio_bus_.insert(slot.address, MmioTransport::kSize, transport);
     for (size_t q = 0; q < transport->queue_count(); ++q) {
-        vm_.register_ioeventfd(GuestAddress(base + MmioTransport::kQueueNotifyOffset), 4, q,
+        vm_.register_ioeventfd(GuestAddress(slot.address + MmioTransport::kQueueNotifyOffset), 4, q,
                                transport->queue_event(q).fd());
     }
-    vm_.register_irqfd(transport->interrupt_event().fd(), kFirstIrq + index);
+    vm_.register_irqfd(transport->interrupt_event().fd(), slot.irq);
     transports_.push_back(std::move(transport));
-}
-
-std::string VirtioMmioDevices::kernel_cmdline() const {
-    std::string line;
-    for (size_t i = 0; i < transports_.size(); ++i) {
-        line += fmt::format("{}virtio_mmio.device=4K@{:#x}:{}", line.empty() ? "" : " ",
-                            kBase + i * MmioTransport::kSize, kFirstIrq + i);
-    }
-    return line;
 }
 
 namespace {
@@ -45,7 +32,7 @@ std::unique_ptr<boost::asio::posix::stream_descriptor> watch_fd(boost::asio::io_
 
 }  // namespace
 
-void VirtioMmioDevices::start(boost::asio::io_context& io) {
+void VirtioIoDispatcher::start(boost::asio::io_context& io) {
     io_ = &io;
     for (const auto& transport : transports_) {
         auto device = std::make_unique<DeviceWatches>();
@@ -74,7 +61,7 @@ void VirtioMmioDevices::start(boost::asio::io_context& io) {
     }
 }
 
-void VirtioMmioDevices::wait(QueueWatch& watch) {
+void VirtioIoDispatcher::wait(QueueWatch& watch) {
     watch.descriptor->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                                  [this, &watch](const boost::system::error_code& error) {
                                      if (error) {
@@ -86,7 +73,7 @@ void VirtioMmioDevices::wait(QueueWatch& watch) {
                                  });
 }
 
-void VirtioMmioDevices::run_backend(DeviceWatches& device, BackendWatch& watch) {
+void VirtioIoDispatcher::run_backend(DeviceWatches& device, BackendWatch& watch) {
     if (watch.transport->process_backend_event(watch.index) && !watch.rerun_posted) {
         // Budget spent with work left: again on a later loop turn, after
         // the other devices had theirs.
@@ -99,7 +86,7 @@ void VirtioMmioDevices::run_backend(DeviceWatches& device, BackendWatch& watch) 
     update_backends(device);
 }
 
-void VirtioMmioDevices::update_backends(DeviceWatches& device) {
+void VirtioIoDispatcher::update_backends(DeviceWatches& device) {
     using Descriptor = boost::asio::posix::stream_descriptor;
     for (auto& entry : device.backends) {
         BackendWatch& watch = *entry;

@@ -1,4 +1,4 @@
-#include "vmm/core/kernel_cmdline.hpp"
+#include "arch/kernel_cmdline.hpp"
 
 namespace vmm {
 

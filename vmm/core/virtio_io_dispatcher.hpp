@@ -1,6 +1,8 @@
-// The VM's virtio-mmio devices: each gets a 4 KiB window from 0xd0000000 and
-// an IOAPIC line from 5 up, an ioeventfd per queue, an irqfd, and a watcher on
-// the event loop that runs its queues on the I/O thread.
+// Runs the VM's virtio devices on the I/O thread: each device's transport
+// goes on the MMIO bus at the slot the platform gave it (arch/arch.hpp), with
+// an ioeventfd per queue and an irqfd; start() then waits on every queue's
+// and backend's fd on the event loop and calls into the device when one is
+// ready.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -9,24 +11,21 @@
 #include <string>
 #include <vector>
 
+#include "arch/arch.hpp"
 #include "devices/virtio/mmio_transport.hpp"
 #include "vmm/core/bus.hpp"
 #include "vmm/kvm/vm_fd.hpp"
 
 namespace vmm {
 
-class VirtioMmioDevices {
+class VirtioIoDispatcher {
   public:
-    static constexpr uint64_t kBase = 0xd0000000;
-    static constexpr uint32_t kFirstIrq = 5;
-    static constexpr uint32_t kLastIrq = 23;  // the IOAPIC has 24 pins
-
-    VirtioMmioDevices(const VmFd& vm, Bus& mmio_bus, const GuestMemory& memory)
+    VirtioIoDispatcher(const VmFd& vm, Bus& mmio_bus, const GuestMemory& memory)
         : vm_(vm), mmio_bus_(mmio_bus), memory_(memory) {}
 
-    void add(std::unique_ptr<VirtioDevice> device, const std::string& name);
-    // virtio_mmio.device=4K@ADDR:IRQ for every device, for the kernel command line.
-    std::string kernel_cmdline() const;
+    // `slot`: where the guest finds it (the boot setup told the guest).
+    void add(std::unique_ptr<VirtioDevice> device, const std::string& name,
+             const arch::VirtioMmioSlot& slot);
     // Starts watching every queue's eventfd on `io`.
     void start(boost::asio::io_context& io);
 

@@ -1,0 +1,243 @@
+#include "vmm/core/vm_builder.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include "devices/legacy/acpi_power_off.hpp"
+#include "devices/legacy/debug_device.hpp"
+#include "devices/virtio/block/block_device.hpp"
+#include "devices/virtio/net/net_device.hpp"
+#include "devices/virtio/rng/rng_device.hpp"
+#include "vmm/base/logger.hpp"
+#include "vmm/core/terminal.hpp"
+
+namespace vmm {
+
+namespace {
+
+// Writes all of `bytes` to a possibly non-blocking fd (our stdout may be
+// shared with a parent that made it so).
+void write_all(int fd, std::span<const uint8_t> bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n > 0) {
+            done += size_t(n);
+        } else if (n < 0 && errno == EAGAIN) {
+            pollfd p{fd, POLLOUT, 0};
+            ::poll(&p, 1, -1);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return;  // stdout closed: console output is dropped, the guest goes on
+        }
+    }
+}
+
+// How many virtio devices the configuration asks for, in the order they get
+// their slots: drives, network interfaces, console, rng.
+size_t virtio_device_count(const VmConfig& config) {
+    return config.drives.size() + config.nets.size() +
+           (config.console == ConsoleKind::Virtio ? 1 : 0) + (config.rng ? 1 : 0);
+}
+
+std::vector<arch::VirtioMmioSlot> virtio_slots(const arch::PlatformLayout& layout, size_t count) {
+    size_t available = layout.virtio_last_irq - layout.virtio_first_irq + 1;
+    if (count > available) {
+        throw Error(fmt::format("too many virtio devices: {} (at most {})", count, available));
+    }
+    std::vector<arch::VirtioMmioSlot> slots;
+    for (size_t i = 0; i < count; ++i) {
+        slots.push_back({layout.virtio_base + i * layout.virtio_slot_size, layout.virtio_slot_size,
+                         uint32_t(layout.virtio_first_irq + i)});
+    }
+    return slots;
+}
+
+Bus& bus_of(Bus& pio, Bus& mmio, const arch::DevicePlace& place) {
+    return place.bus == arch::BusKind::Pio ? pio : mmio;
+}
+
+// An edge on an interrupt line of the in-kernel controller.
+std::function<void()> pulse(const VmFd& vm, uint32_t irq) {
+    return [&vm, irq] {
+        vm.set_irq_line(irq, true);
+        vm.set_irq_line(irq, false);
+    };
+}
+
+}  // namespace
+
+// Fills a Machine step by step; a friend of Machine, so the steps below
+// read in boot order without a constructor that does everything.
+class MachineBuilder {
+  public:
+    MachineBuilder(const VmConfig& config, BootTrace& trace, EventLoop& loop)
+        : config_(config), machine_(new Machine(config, trace, loop)), m_(*machine_) {}
+
+    void kvm(std::unique_ptr<EmptyVm> empty);
+    void memory();
+    arch::BootSetup boot(const arch::BootFiles& files);
+    void devices(MachineInputs& inputs);
+    void vcpus(const arch::BootSetup& boot);
+    std::unique_ptr<Machine> done() { return std::move(machine_); }
+
+  private:
+    const VmConfig& config_;
+    std::unique_ptr<Machine> machine_;
+    Machine& m_;
+    arch::PlatformLayout layout_{};
+    std::vector<arch::VirtioMmioSlot> slots_;
+};
+
+std::unique_ptr<Machine> build_machine(const VmConfig& config, MachineInputs inputs,
+                                       std::unique_ptr<EmptyVm> empty, BootTrace& trace,
+                                       EventLoop& loop) {
+    MachineBuilder builder(config, trace, loop);
+    builder.kvm(std::move(empty));
+    builder.memory();
+    arch::BootSetup boot = builder.boot(inputs.boot);
+    builder.devices(inputs);
+    builder.vcpus(boot);
+    return builder.done();
+}
+
+// KVM: the empty VM and the platform that will fill it.
+void MachineBuilder::kvm(std::unique_ptr<EmptyVm> empty) {
+    m_.kvm_ = empty ? std::move(empty) : std::make_unique<EmptyVm>(config_.kvm_device);
+    int max_vcpus = m_.kvm_->max_vcpus;
+    if (max_vcpus > 0 && config_.vcpu_count > uint32_t(max_vcpus)) {
+        throw Error(fmt::format("--cpus {}: the host KVM supports at most {} vCPUs",
+                                config_.vcpu_count, max_vcpus));
+    }
+    arch::PlatformOptions options;
+    options.memory_bytes = config_.memory_mib << 20;
+    options.vcpu_count = config_.vcpu_count;
+    options.cpu_profile = config_.cpu_profile;
+    options.cpuid_mask = config_.cpuid_mask;
+    options.acpi = config_.acpi;
+    m_.platform_ = std::make_unique<arch::Platform>(m_.kvm_->host, options);
+    layout_ = m_.platform_->layout();
+}
+
+// Guest RAM and its memory slots, then the interrupt controller: once the
+// in-kernel LAPIC exists, each slot change waits for an SRCU grace period.
+void MachineBuilder::memory() {
+    m_.memory_ = std::make_unique<GuestMemory>(GuestMemory::create(m_.platform_->ram_regions()));
+    if (config_.huge_pages == HugePages::Transparent) {
+        m_.memory_->advise_huge_pages();
+    }
+    uint32_t flags = config_.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    uint32_t slot = 0;
+    for (const auto& region : m_.memory_->regions()) {
+        m_.kvm_->vm->set_user_memory_region(slot++, region.start(), region.size(),
+                                            region.host_address(), flags);
+    }
+    m_.platform_->create_interrupt_controller(*m_.kvm_->vm);
+}
+
+// The kernel, initrd, command line and firmware tables. The virtio devices
+// are not made yet, but their slots are known: the command line or the
+// tables name them.
+arch::BootSetup MachineBuilder::boot(const arch::BootFiles& files) {
+    slots_ = virtio_slots(layout_, virtio_device_count(config_));
+    arch::BootRequest request;
+    request.cmdline = config_.cmdline;
+    request.console = config_.console;
+    request.entry = config_.boot_entry;
+    request.virtio_devices = slots_;
+    if (!config_.drives.empty() && config_.drives.front().is_root) {
+        const DriveConfig& root = config_.drives.front();
+        std::string device = root.partuuid ? "PARTUUID=" + *root.partuuid : "/dev/vda";
+        request.root = fmt::format("root={} {}", device, root.read_only ? "ro" : "rw");
+    }
+    return m_.platform_->setup_boot(*m_.memory_, files, request);
+}
+
+// The platform's devices, then the virtio devices in their slots.
+void MachineBuilder::devices(MachineInputs& inputs) {
+    const VmFd& vm = *m_.kvm_->vm;
+    Bus& pio = m_.pio_bus_;
+    Bus& mmio = m_.mmio_bus_;
+    Machine& m = m_;
+
+    m.serial_out_ = std::move(inputs.serial_out);
+    int serial_fd = m.serial_out_.get() >= 0 ? m.serial_out_.get() : STDOUT_FILENO;
+    m.serial_ = std::make_shared<Serial8250>(pulse(vm, layout_.serial.irq),
+                                             [&m, serial_fd](std::span<const uint8_t> bytes) {
+                                                 m.trace_.mark(BootTrace::Event::FirstSerialByte);
+                                                 write_all(serial_fd, bytes);
+                                             });
+    bus_of(pio, mmio, layout_.serial)
+        .insert(layout_.serial.address, layout_.serial.size, m.serial_);
+
+    if (layout_.keyboard) {
+        auto reset = [&m] { m.stop_.request(exit_status::kGuestStopped, "guest reset (i8042)"); };
+        m.i8042_ = std::make_shared<I8042>(reset, pulse(vm, layout_.keyboard->irq));
+        bus_of(pio, mmio, *layout_.keyboard)
+            .insert(layout_.keyboard->address, layout_.keyboard->size, m.i8042_);
+    }
+    DebugDevice::Callbacks debug{
+        [&m](uint8_t status) {
+            m.stop_.request(status, fmt::format("guest wrote exit status {}", status));
+        },
+        [&m] { m.trace_.mark(BootTrace::Event::BootTimer); },
+    };
+    for (const arch::DebugPlace& place : layout_.debug) {
+        bus_of(pio, mmio, place.place)
+            .insert(place.place.address, place.place.size,
+                    std::make_shared<DebugDevice>(place.exit_offset, place.timer_offset, debug));
+    }
+    if (layout_.power_off) {
+        auto power_off = [&m] {
+            m.stop_.request(exit_status::kGuestStopped, "guest powered off (ACPI S5)");
+        };
+        bus_of(pio, mmio, *layout_.power_off)
+            .insert(layout_.power_off->address, layout_.power_off->size,
+                    std::make_shared<AcpiPowerOff>(power_off));
+    }
+
+    // In the order virtio_device_count() counts them.
+    m.virtio_ = std::make_unique<VirtioIoDispatcher>(vm, mmio, *m.memory_);
+    size_t slot = 0;
+    for (size_t i = 0; i < config_.drives.size(); ++i) {
+        const DriveConfig& drive = config_.drives[i];
+        std::string id = drive.id.empty() ? fmt::format("vmm-drive{}", i) : drive.id;
+        m.virtio_->add(std::make_unique<BlockDevice>(std::move(inputs.disks[i]), id, drive.io),
+                       fmt::format("virtio-blk {}", id), slots_[slot++]);
+    }
+    for (size_t i = 0; i < config_.nets.size(); ++i) {
+        const NetConfig& net = config_.nets[i];
+        std::unique_ptr<Tap> tap = std::move(inputs.taps[i]);
+        MacAddress mac = net.mac.value_or(MacAddress::random());
+        std::string name = net.id.empty() ? fmt::format("net{}", i) : net.id;
+        if (config_.verbose) {
+            log_info("{}: tap '{}', MAC {}, MTU {}", name, tap->name(), mac.to_string(),
+                     tap->mtu());
+        }
+        m.virtio_->add(std::make_unique<NetDevice>(std::move(tap), mac, name, net.mtu),
+                       fmt::format("virtio-net {}", name), slots_[slot++]);
+    }
+    if (config_.console == ConsoleKind::Virtio) {
+        auto [cols, rows] = terminal_size(STDOUT_FILENO);
+        auto console = std::make_unique<ConsoleDevice>(STDOUT_FILENO, cols, rows);
+        m.virtio_console_ = console.get();
+        m.virtio_->add(std::move(console), "virtio-console", slots_[slot++]);
+    }
+    if (config_.rng) {
+        m.virtio_->add(std::make_unique<RngDevice>(), "virtio-rng", slots_[slot++]);
+    }
+}
+
+// Every vCPU, the boot CPU first; none runs before Machine::start().
+void MachineBuilder::vcpus(const arch::BootSetup& boot) {
+    Vcpu::install_kick_handler();
+    Vcpu::Context context{m_.pio_bus_, m_.mmio_bus_, *m_.memory_, m_.stop_, m_.trace_};
+    for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
+        VcpuFd fd = m_.kvm_->vm->create_vcpu(id, m_.kvm_->vcpu_mmap_size);
+        m_.platform_->configure_vcpu(fd, id, boot);
+        m_.vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), context));
+    }
+}
+
+}  // namespace vmm
