@@ -57,8 +57,10 @@ class VirtioDevice {
                           std::span<Queue> queues, VirtioInterrupt& interrupt) = 0;
     // The driver notified queue `index` (I/O thread, transport lock held).
     // Throws QueueError when the guest broke the queue: the transport then
-    // marks the device DEVICE_NEEDS_RESET. Returns true when it stopped with
-    // work left (each call is bounded, so one queue cannot starve the loop).
+    // marks the device DEVICE_NEEDS_RESET and calls neither process_queue()
+    // nor process_backend() until the driver resets it. Returns true when it
+    // stopped with work left (each call is bounded, so one queue cannot
+    // starve the loop).
     virtual bool process_queue(size_t index) = 0;
     // Driver reset: forget the activation; afterwards no guest memory access
     // (requests in flight are completed first).

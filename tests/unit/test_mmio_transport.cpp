@@ -813,3 +813,118 @@ TEST_CASE("mmio: metrics are the device's plus the transport's", "[mmio]") {
     CHECK(m.metric("protocol_violations") == 0);
     CHECK(m.metric("driver_resets") == 0);
 }
+
+TEST_CASE("mmio: a status step is taken only once the one before it is", "[mmio]") {
+    Mmio m;
+    SECTION("DRIVER before ACKNOWLEDGE") {
+        m.write32(kStatus, kDriver);
+        CHECK(m.status() == 0);
+    }
+    SECTION("FEATURES_OK before DRIVER") {
+        m.write32(kStatus, kAcknowledge);
+        m.write32(kStatus, kAcknowledge | kFeaturesOk);
+        CHECK(m.status() == kAcknowledge);
+    }
+    SECTION("DRIVER_OK without FEATURES_OK does not stick, and activates nothing") {
+        m.write32(kStatus, kAcknowledge | kDriver);
+        m.set_driver_features(kVersion1);
+        m.setup_queue(0, 16, 0x10000);
+        m.write32(kStatus, kAcknowledge | kDriver | kDriverOk);
+        CHECK(m.status() == (kAcknowledge | kDriver));
+        CHECK(m.device->activations == 0);
+        // The driver can still do it right.
+        m.add_status(kFeaturesOk);
+        m.add_status(kDriverOk);
+        CHECK(m.status() == kLive);
+        CHECK(m.device->activations == 1);
+    }
+    SECTION("DRIVER_OK in the same write as a FEATURES_OK that is refused") {
+        m.write32(kStatus, kAcknowledge | kDriver);
+        m.set_driver_features(kVersion1 | (1ull << 5));
+        m.setup_queue(0, 16, 0x10000);
+        m.write32(kStatus, kLive);
+        CHECK(m.status() == (kAcknowledge | kDriver));
+        CHECK(m.device->activations == 0);
+    }
+    SECTION("every step in one write, in order") {
+        m.write32(kStatus, kAcknowledge | kDriver);
+        m.set_driver_features(kVersion1);
+        m.setup_queue(0, 16, 0x10000);
+        m.write32(kStatus, kLive);
+        CHECK(m.status() == kLive);
+        CHECK(m.device->activations == 1);
+    }
+}
+
+TEST_CASE("mmio: reserved status bits are dropped", "[mmio]") {
+    Mmio m;
+    m.write32(kStatus, kAcknowledge | 0x10 | 0x20 | 0x100 | 0x80000000);
+    CHECK(m.status() == kAcknowledge);
+}
+
+TEST_CASE("mmio: after FAILED only a reset is taken", "[mmio]") {
+    Mmio m;
+    m.negotiate();
+    m.setup_queue(0, 16, 0x10000);
+    SECTION("FAILED, then DRIVER_OK") {
+        m.add_status(kFailed);
+        CHECK(m.status() == (kUpToFeaturesOk | kFailed));
+        m.add_status(kDriverOk);
+    }
+    SECTION("FAILED and DRIVER_OK in one write") {
+        m.write32(kStatus, kLive | kFailed);
+    }
+    CHECK(m.status() == (kUpToFeaturesOk | kFailed));
+    CHECK(m.device->activations == 0);
+    m.write32(kStatus, 0);
+    CHECK(m.status() == 0);
+    m.bring_up();
+    CHECK(m.status() == kLive);
+}
+
+TEST_CASE("mmio: FAILED after DRIVER_OK is shown, the device stays as it is", "[mmio]") {
+    Mmio m;
+    m.bring_up();
+    m.add_status(kFailed);
+    CHECK(m.status() == (kLive | kFailed));
+    CHECK(m.device->resets == 0);
+}
+
+TEST_CASE("mmio: backend events reach a device that is not live yet", "[mmio]") {
+    // Devices cope (an input eventfd is consumed, a tap left alone), and the
+    // I/O thread's waits need the device to see them.
+    Mmio m;
+    CHECK(m.transport->backend_interest(0).readable);
+    CHECK_FALSE(m.transport->process_backend_event(0));
+    CHECK(m.device->backend_calls == 1);
+}
+
+TEST_CASE("mmio: DEVICE_NEEDS_RESET is raised once and silences the device until a reset",
+          "[mmio]") {
+    Mmio m;
+    m.bring_up();
+    m.interrupted();
+    m.device->backend_error = true;
+    CHECK_FALSE(m.transport->process_backend_event(0));
+    CHECK(m.device->backend_calls == 1);
+    CHECK(m.status() == (kLive | kNeedsReset));
+    CHECK(m.read32(kConfigGeneration) == 1);
+    CHECK(m.read32(kInterruptStatus) == 2);
+    CHECK(m.interrupted());
+    // No wait on its backends, no call into it, no second interrupt.
+    CHECK_FALSE(m.transport->backend_interest(0).readable);
+    CHECK_FALSE(m.transport->process_backend_event(0));
+    CHECK(m.device->backend_calls == 1);
+    m.write32(kQueueNotify, 0);
+    m.transport->process_queue_event(0);
+    CHECK(m.device->processed.empty());
+    CHECK(m.read32(kConfigGeneration) == 1);
+    CHECK(m.metric("protocol_violations") == 1);
+    CHECK_FALSE(m.interrupted());
+    // The driver resets it: waited on and called again.
+    m.write32(kStatus, 0);
+    m.device->backend_error = false;
+    CHECK(m.transport->backend_interest(0).readable);
+    CHECK_FALSE(m.transport->process_backend_event(0));
+    CHECK(m.device->backend_calls == 2);
+}

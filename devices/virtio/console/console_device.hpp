@@ -93,7 +93,7 @@ class ConsoleDevice : public VirtioDevice {
     std::span<Queue> queues_;
     VirtioInterrupt* interrupt_ = nullptr;
     // A queue broke the protocol: leave the queues alone until reset (the
-    // transport does not stop calling process_backend()).
+    // transport stops calling the device then too; this does not rely on it).
     bool broken_ = false;
     std::optional<PendingOutput> pending_output_;
     uint64_t rx_bytes_ = 0;
