@@ -31,6 +31,14 @@ static_assert(sizeof(VirtioNetConfig) == 12);
 // Offset of num_buffers in virtio_net_hdr_v1.
 constexpr size_t kNumBuffersOffset = 10;
 
+// Gives the chains past the first `keep` back to the driver's ring, newest
+// first, so the next pops yield them again.
+void give_back(Queue& queue, const std::vector<DescriptorChain>& chains, size_t keep) {
+    for (size_t i = chains.size(); i > keep; --i) {
+        queue.give_back(chains[i - 1]);
+    }
+}
+
 // Tap errors after which the interface is gone, not just busy.
 bool tap_is_gone(int error) {
     return error == EBADFD || error == ENODEV || error == ENXIO || error == EPIPE;
@@ -230,7 +238,6 @@ void NetDevice::check_rx_chain(const DescriptorChain& chain) const {
 ssize_t NetDevice::receive_direct() {
     Queue& rx = queues_[kRxQueue];
     const bool mergeable = acked_features_ & bit(VIRTIO_NET_F_MRG_RXBUF);
-    const uint16_t first_avail = rx.next_avail();
     rx_chains_.clear();
     rx_iov_.clear();
     uint64_t capacity = 0;
@@ -249,13 +256,13 @@ ssize_t NetDevice::receive_direct() {
         rx_chains_.push_back(std::move(*chain));
     }
     if (capacity < kMaxFrame || rx_iov_.size() > kMaxIov) {
-        rx.set_next_avail(first_avail);
+        give_back(rx, rx_chains_, 0);
         return kNotTried;
     }
     ssize_t n = backend_->read_frame(rx_iov_);
     if (n <= ssize_t(NetBackend::kVnetHeaderSize)) {
         int error = errno;
-        rx.set_next_avail(first_avail);
+        give_back(rx, rx_chains_, 0);
         errno = error;
         return n;
     }
@@ -265,10 +272,11 @@ ssize_t NetDevice::receive_direct() {
     for (uint64_t covered = 0; covered < uint64_t(n) && used < rx_chains_.size(); ++used) {
         covered += rx_chains_[used].writable_bytes();
     }
+    give_back(rx, rx_chains_, used);
     // num_buffers (the tap leaves it alone), before any of it is used.
     ChainWriter header(*memory_, rx_chains_.front());
-    header.slices(kNumBuffersOffset);
-    header.write_obj(used);
+    ChainWriter num_buffers = header.split_at(kNumBuffersOffset);
+    num_buffers.write_obj(used);
     uint64_t remaining = uint64_t(n);
     for (uint16_t i = 0; i < used; ++i) {
         uint32_t length =
@@ -276,7 +284,6 @@ ssize_t NetDevice::receive_direct() {
         rx.add_used(*memory_, rx_chains_[i].head(), length);
         remaining -= length;
     }
-    rx.set_next_avail(static_cast<uint16_t>(first_avail + used));
     ++counters_.rx_frames;
     counters_.rx_bytes += uint64_t(n) - NetBackend::kVnetHeaderSize;
     return n;
@@ -285,13 +292,12 @@ ssize_t NetDevice::receive_direct() {
 bool NetDevice::deliver_frame() {
     Queue& rx = queues_[kRxQueue];
     const bool mergeable = acked_features_ & bit(VIRTIO_NET_F_MRG_RXBUF);
-    const uint16_t first_avail = rx.next_avail();
     rx_chains_.clear();
     uint64_t capacity = 0;
     do {
         auto chain = rx.pop(*memory_);
         if (!chain) {
-            rx.set_next_avail(first_avail);  // give them back until enough arrive
+            give_back(rx, rx_chains_, 0);  // until enough arrive
             return false;
         }
         check_rx_chain(*chain);
@@ -303,7 +309,7 @@ bool NetDevice::deliver_frame() {
         // Without MRG_RXBUF a frame must fit one buffer; the tap only hands
         // out what the negotiated offloads allow, so only a driver that posts
         // buffers smaller than its MTU gets here. The buffer stays posted.
-        rx.set_next_avail(first_avail);
+        give_back(rx, rx_chains_, 0);
         ++counters_.rx_dropped;
         if (!reported_oversize_) {
             reported_oversize_ = true;
@@ -340,7 +346,6 @@ bool NetDevice::process_tx() {
             more = true;
             break;
         }
-        const uint16_t before = tx.next_avail();
         auto chain = tx.pop(*memory_);
         if (!chain) {
             break;
@@ -367,7 +372,7 @@ bool NetDevice::process_tx() {
             }
             ssize_t n = backend_->write_frame(tx_iov_);
             if (n < 0 && errno == EAGAIN) {
-                tx.set_next_avail(before);  // sent again once the tap has room
+                tx.give_back(*chain);  // sent again once the tap has room
                 tx_blocked_ = true;
                 break;
             }
