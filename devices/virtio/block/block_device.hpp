@@ -44,11 +44,18 @@ class BlockDevice : public VirtioDevice {
 
     const DiskImage& image() const { return *image_; }
     const char* engine_name() const { return engine_->name(); }
-    size_t in_flight() const { return active_; }
+    size_t in_flight() const { return in_flight_count_; }
     // Waits for every request in flight and completes it to the guest.
     void drain();
 
   private:
+    // The activation, and what lives exactly as long.
+    struct Active : Activation {
+        using Activation::Activation;
+        Queue& queue() const { return queues[0]; }
+        bool used_since_notify = false;
+    };
+
     // A request handed to the engine, until its completion reaches the guest.
     struct InFlight {
         bool active = false;
@@ -70,14 +77,11 @@ class BlockDevice : public VirtioDevice {
     std::string id_;
     std::unique_ptr<BlockEngine> engine_;
     std::vector<InFlight> in_flight_;  // indexed by descriptor head
-    size_t active_ = 0;
-    bool used_since_notify_ = false;
+    size_t in_flight_count_ = 0;       // entries of in_flight_ that are active
     // Counters: requests started, data bytes asked for, non-OK completions.
     uint64_t requests_ = 0, read_bytes_ = 0, write_bytes_ = 0, errors_ = 0;
     uint64_t discards_ = 0, write_zeroes_ = 0;  // requests, whatever their segments
-    const GuestMemory* memory_ = nullptr;
-    Queue* queue_ = nullptr;
-    VirtioInterrupt* interrupt_ = nullptr;
+    std::optional<Active> active_;              // between activate() and reset()
 };
 
 }  // namespace vmm
