@@ -44,7 +44,7 @@ static_assert(sizeof(BlkConfig) == 60);
 }  // namespace
 
 BlockDevice::BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine)
-    : image_(std::move(image)), id_(std::move(id)), in_flight_(kQueueSize) {
+    : image_(std::move(image)), id_(std::move(id)), slots_(kQueueSize) {
     if (engine != Engine::Sync) {
         engine_ = make_uring_engine(*image_, kQueueSize);
         if (!engine_ && engine == Engine::Uring) {
@@ -120,8 +120,8 @@ void BlockDevice::reset() {
 void BlockDevice::drain() {
     engine_->drain();
     complete_finished();
-    for (auto& entry : in_flight_) {
-        entry.active = false;
+    for (auto& slot : slots_) {
+        slot.in_flight = false;
     }
     in_flight_count_ = 0;
 }
@@ -176,7 +176,7 @@ void BlockDevice::complete(uint16_t head, const std::optional<GuestAddress>& sta
     active_->used_since_notify = true;
 }
 
-void BlockDevice::start(uint16_t head, BlockRequest request) {
+void BlockDevice::dispatch(uint16_t head, BlockRequest request) {
     if (request.early_status) {
         complete(head, request.status_address, *request.early_status, 0);
         return;
@@ -211,39 +211,39 @@ void BlockDevice::start(uint16_t head, BlockRequest request) {
     }
     // One slot per head (heads are below the queue size): no allocation per
     // request, and a head the driver reuses while in flight is caught.
-    InFlight& entry = in_flight_[head];
-    if (entry.active) {
+    Slot& slot = slots_[head];
+    if (slot.in_flight) {
         throw QueueError(
             fmt::format("virtio-blk: descriptor head {} reused while its request is "
                         "in flight",
                         head));
     }
-    entry.active = true;
-    entry.status_address = request.status_address;
-    entry.written_on_success = written_on_success;
-    entry.iov.clear();
+    slot.in_flight = true;
+    slot.status_address = request.status_address;
+    slot.written_on_success = written_on_success;
+    slot.iov.clear();
     for (const auto& slice : request.data) {
         // SAFETY: checked slices of guest RAM, valid while the VM exists.
-        entry.iov.push_back({slice.data(), slice.size()});
+        slot.iov.push_back({slice.data(), slice.size()});
     }
     ++in_flight_count_;
     io.offset = request.sector * kSectorSize;
-    io.iov = &entry.iov;
+    io.iov = &slot.iov;
     engine_->submit(head, io);
 }
 
 bool BlockDevice::complete_finished() {
     bool any = false;
     for (auto [token, result] : engine_->reap()) {
-        if (token >= in_flight_.size() || !in_flight_[token].active) {
+        if (token >= slots_.size() || !slots_[token].in_flight) {
             continue;
         }
-        InFlight& entry = in_flight_[token];
-        entry.active = false;
+        Slot& slot = slots_[token];
+        slot.in_flight = false;
         --in_flight_count_;
-        complete(static_cast<uint16_t>(token), entry.status_address,
+        complete(static_cast<uint16_t>(token), slot.status_address,
                  result == 0 ? kBlkStatusOk : kBlkStatusIoErr,
-                 result == 0 ? entry.written_on_success : 0);
+                 result == 0 ? slot.written_on_success : 0);
         any = true;
     }
     return any;
@@ -264,8 +264,8 @@ bool BlockDevice::process_queue(size_t) {
             more = false;
             break;
         }
-        start(chain->head(),
-              parse_block_request(memory, *chain, image_->sectors(), image_->read_only()));
+        dispatch(chain->head(),
+                 parse_block_request(memory, *chain, image_->sectors(), image_->read_only()));
     }
     engine_->commit();
     complete_finished();
