@@ -302,3 +302,32 @@ TEST_CASE("block device: an activation without its queue is refused", "[block]")
     CHECK_FALSE(device.process_queue(0));
     CHECK(q.used_idx() == 0);
 }
+
+TEST_CASE("block device: a head republished while in flight is a violation, whatever it asks",
+          "[block]") {
+    // The guest's data buffer covers its own request header, so the read of
+    // sector 0 (whose first bytes are a header of unknown type) rewrites it
+    // while the request is in flight. Published again, the same head then
+    // parses as a request answered at once (UNSUPP): that second use of a
+    // head the device still holds must be refused like any other.
+    test::Bytes disk(kCapacity * 512, 0);
+    Header unknown{99, 0, 0};
+    std::memcpy(disk.data(), &unknown, sizeof(unknown));
+    test::TempFile file(disk);
+    vmm::BlockDevice device(std::make_unique<vmm::DiskImage>(file.path(), false), "serial",
+                            vmm::BlockDevice::Engine::Sync);
+    VirtqueueBuilder q(16, 1ull << vmm::VIRTIO_F_VERSION_1);
+    CountingInterrupt interrupt;
+    device.activate(q.memory(), 0, std::span(&q.queue(), 1), interrupt);
+    uint64_t at = q.alloc(512);
+    Header in{vmm::kBlkTypeIn, 0, 0};
+    q.memory().write_obj(GuestAddress(at), in);
+    auto status = q.writable(1);
+    uint16_t head = q.add_chain({{at, 16, 0, 0}, {at, 512, vmm::VIRTQ_DESC_F_WRITE, 0}, status});
+    q.publish(head);
+    CHECK_THROWS_WITH(device.process_queue(0), Catch::Contains("descriptor head 0 reused"));
+    CHECK(q.used_idx() == 0);  // not completed twice
+    device.reset();
+    CHECK(q.used_idx() == 1);  // the read, once
+    CHECK(q.used_elem(0).id == head);
+}

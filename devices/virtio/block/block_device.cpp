@@ -177,6 +177,17 @@ void BlockDevice::complete(uint16_t head, const std::optional<GuestAddress>& sta
 }
 
 void BlockDevice::dispatch(uint16_t head, BlockRequest request) {
+    // One slot per head (heads are below the queue size): no allocation per
+    // request, and a head the driver reuses while in flight is caught before
+    // anything, even a request answered at once, is done with it: the guest
+    // must not see one head completed twice.
+    Slot& slot = slots_[head];
+    if (slot.in_flight) {
+        throw QueueError(
+            fmt::format("virtio-blk: descriptor head {} reused while its request is "
+                        "in flight",
+                        head));
+    }
     if (request.early_status) {
         complete(head, request.status_address, *request.early_status, 0);
         return;
@@ -208,15 +219,6 @@ void BlockDevice::dispatch(uint16_t head, BlockRequest request) {
             complete(head, request.status_address, status, written);
             return;
         }
-    }
-    // One slot per head (heads are below the queue size): no allocation per
-    // request, and a head the driver reuses while in flight is caught.
-    Slot& slot = slots_[head];
-    if (slot.in_flight) {
-        throw QueueError(
-            fmt::format("virtio-blk: descriptor head {} reused while its request is "
-                        "in flight",
-                        head));
     }
     slot.in_flight = true;
     slot.status_address = request.status_address;
