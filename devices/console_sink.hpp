@@ -1,5 +1,5 @@
 // Where the host's console input goes: the serial port or a virtio console.
-// The I/O thread's stdin reader (vmm/console_input.*) asks for room first
+// The I/O thread's stdin reader (vmm/core/console_input.*) asks for room first
 // and stops reading while there is none, so no input is dropped.
 #pragma once
 

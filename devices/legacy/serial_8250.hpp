@@ -35,7 +35,7 @@ class Serial8250 : public BusDevice, public ConsoleSink {
     // Returns whether the interrupt line should be pulsed.
     bool update_interrupt_locked();
     uint8_t read_register(uint64_t offset);
-    // Returns the byte to send out, if the write was a transmitted byte.
+    // Returns whether the write transmitted a byte, stored in *transmitted.
     bool write_register(uint64_t offset, uint8_t value, uint8_t* transmitted);
 
     mutable std::mutex mutex_;

@@ -53,9 +53,13 @@ class DescriptorChain {
     uint64_t writable_bytes() const { return writable_bytes_; }
 
   private:
+    friend class Queue;  // stamps the chains it pops, for Queue::give_back()
+
     explicit DescriptorChain(uint16_t head) : head_(head) {}
 
     uint16_t head_;
+    uint64_t queue_serial_ = 0;  // 0: not popped from a queue
+    uint64_t pop_sequence_ = 0;
     std::vector<DescriptorBuffer> buffers_;
     uint64_t readable_bytes_ = 0;
     uint64_t writable_bytes_ = 0;

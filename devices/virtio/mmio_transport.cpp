@@ -228,38 +228,68 @@ void MmioTransport::write_status(uint32_t value) {
         return;
     }
     // The driver only adds bits (spec 2.1.2); clearing one needs a reset, and
-    // NEEDS_RESET is the device's to set.
-    if ((value & status_) != status_) {
+    // NEEDS_RESET is the device's to set. After FAILED the driver has given
+    // up on the device: only a reset is taken.
+    if ((value & status_) != status_ || (status_ & VIRTIO_STATUS_FAILED)) {
         return;
     }
-    uint32_t added = value & ~status_ & ~uint32_t(VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-    if (added & VIRTIO_STATUS_FEATURES_OK) {
-        uint64_t offered = device_->offered_features();
-        bool subset = (driver_features_ & ~offered) == 0;
-        bool modern = driver_features_ & (1ull << VIRTIO_F_VERSION_1);
-        if (!subset || !modern) {
-            added &= ~VIRTIO_STATUS_FEATURES_OK;  // the driver sees it did not stick
+    uint32_t wanted = value & ~status_;
+    if (wanted & VIRTIO_STATUS_FAILED) {
+        status_ |= VIRTIO_STATUS_FAILED;
+        return;
+    }
+    // The initialisation steps (3.1.1), each taken only once the one before it
+    // is: a driver that skips one sees the bit did not stick. Other bits
+    // (reserved ones) are dropped.
+    static constexpr std::pair<uint32_t, uint32_t> kSteps[] = {
+        {VIRTIO_STATUS_ACKNOWLEDGE, 0},
+        {VIRTIO_STATUS_DRIVER, VIRTIO_STATUS_ACKNOWLEDGE},
+        {VIRTIO_STATUS_FEATURES_OK, VIRTIO_STATUS_DRIVER},
+        {VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_FEATURES_OK},
+    };
+    for (auto [bit, needs] : kSteps) {
+        if (!(wanted & bit)) {
+            continue;
+        }
+        if ((status_ & needs) != needs) {
+            return;
+        }
+        if (bit == VIRTIO_STATUS_FEATURES_OK && !features_acceptable()) {
+            return;  // refused: the driver reads FEATURES_OK back clear
+        }
+        status_ |= bit;
+        if (bit == VIRTIO_STATUS_DRIVER_OK) {
+            activate_locked();
         }
     }
-    status_ |= added;
-    if ((added & VIRTIO_STATUS_DRIVER_OK) && (status_ & VIRTIO_STATUS_FEATURES_OK) && !activated_) {
-        try {
-            for (auto& queue : queues_) {
-                queue.set_features(driver_features_);
-                if (queue.ready()) {
-                    queue.validate_layout(memory_);
-                }
+}
+
+bool MmioTransport::features_acceptable() const {
+    bool subset = (driver_features_ & ~device_->offered_features()) == 0;
+    bool modern = driver_features_ & (1ull << VIRTIO_F_VERSION_1);
+    return subset && modern;
+}
+
+void MmioTransport::activate_locked() {
+    if (activated_ || (status_ & VIRTIO_STATUS_DEVICE_NEEDS_RESET)) {
+        return;
+    }
+    try {
+        for (auto& queue : queues_) {
+            queue.set_features(driver_features_);
+            if (queue.ready()) {
+                queue.validate_layout(memory_);
             }
-            device_->activate(memory_, driver_features_, queues_, *this);
-            activated_ = true;
-            // Buffers made available (and notified) before DRIVER_OK were
-            // ignored; look at every queue once now, on the I/O thread.
-            for (auto& event : queue_events_) {
-                event->signal();
-            }
-        } catch (const Error& e) {
-            set_needs_reset_locked(e.what());
         }
+        device_->activate(memory_, driver_features_, queues_, *this);
+        activated_ = true;
+        // Buffers made available (and notified) before DRIVER_OK were
+        // ignored; look at every queue once now, on the I/O thread.
+        for (auto& event : queue_events_) {
+            event->signal();
+        }
+    } catch (const Error& e) {
+        set_needs_reset_locked(e.what());
     }
 }
 
@@ -292,6 +322,9 @@ void MmioTransport::set_needs_reset_locked(const std::string& why) {
         log_warning("{}: guest broke the virtio protocol, device needs reset: {}", name_, why);
         reported_violation_ = true;
     }
+    if (status_ & VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
+        return;  // the driver was told already
+    }
     status_ |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
     if (status_ & VIRTIO_STATUS_DRIVER_OK) {
         signal_config_change();
@@ -315,11 +348,19 @@ void MmioTransport::process_queue_event(size_t index) {
 
 VirtioDevice::BackendInterest MmioTransport::backend_interest(size_t index) const {
     std::lock_guard lock(mutex_);
+    if (status_ & VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
+        return {};  // nothing to wait for until the driver resets the device
+    }
     return device_->backend_interest(index);
 }
 
 bool MmioTransport::process_backend_event(size_t index) {
     std::lock_guard lock(mutex_);
+    // A device that broke a queue is left alone until the driver resets it,
+    // as process_queue_event() does.
+    if (status_ & VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
+        return false;
+    }
     try {
         return device_->process_backend(index);
     } catch (const Error& e) {

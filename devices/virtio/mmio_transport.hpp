@@ -55,8 +55,13 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     uint32_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint32_t value);
     void write_status(uint32_t value);
+    // FEATURES_OK: the acked features are a subset of the offer, VERSION_1 included.
+    bool features_acceptable() const;
+    // DRIVER_OK: validates the ready queues and hands them to the device.
+    void activate_locked();
     void reset_locked();
-    // Marks the device broken after a guest violation; logs the first one.
+    // Marks the device broken after a guest violation (it is called no more
+    // until the driver resets it); logs the first one.
     void set_needs_reset_locked(const std::string& why);
     Queue* selected_queue();
 

@@ -46,9 +46,16 @@ void check_area(const GuestMemory& memory, const char* what, GuestAddress addres
     }
 }
 
+// Every queue, and every reset of one, gets a serial of its own: a chain
+// carries the serial of the queue it came from, so give_back() knows it.
+uint64_t new_serial() {
+    static std::atomic<uint64_t> last{0};
+    return ++last;
+}
+
 }  // namespace
 
-Queue::Queue(uint16_t max_size) : max_size_(max_size), size_(max_size) {
+Queue::Queue(uint16_t max_size) : max_size_(max_size), size_(max_size), serial_(new_serial()) {
     if (!std::has_single_bit(max_size) || max_size > kVirtqMaxSize) {
         throw Error(fmt::format("invalid virtqueue maximum size {}", max_size));
     }
@@ -101,7 +108,31 @@ std::optional<DescriptorChain> Queue::pop(const GuestMemory& memory) {
     uint16_t head = read_u16(memory, avail_ring_, kAvailRingOffset + 2 * slot, "avail ring entry");
     DescriptorChain chain = DescriptorChain::parse(memory, desc_table_, size_, head, indirect_);
     ++next_avail_;
+    chain.queue_serial_ = serial_;
+    chain.pop_sequence_ = ++pops_;
+    // A driver gives at most `size` chains at once: older pops cannot go back.
+    if (returnable_ < size_) {
+        ++returnable_;
+    }
     return chain;
+}
+
+void Queue::give_back(const DescriptorChain& chain) {
+    if (chain.queue_serial_ != serial_) {
+        throw Error(
+            fmt::format("virtqueue: cannot give back the chain at head {}: it was not popped from "
+                        "this queue since the queue's last reset",
+                        chain.head()));
+    }
+    if (returnable_ == 0 || chain.pop_sequence_ != pops_) {
+        throw Error(
+            fmt::format("virtqueue: cannot give back the chain at head {}: only chains popped "
+                        "since the last add_used() go back, the most recent first",
+                        chain.head()));
+    }
+    --next_avail_;
+    --pops_;
+    --returnable_;
 }
 
 void Queue::add_used(const GuestMemory& memory, uint16_t head, uint32_t len) {
@@ -120,6 +151,7 @@ void Queue::add_used(const GuestMemory& memory, uint16_t head, uint32_t len) {
     std::atomic_thread_fence(std::memory_order_release);
     ++next_used_;
     write_u16(memory, used_ring_, kUsedIdxOffset, next_used_, "used idx");
+    returnable_ = 0;  // the chains popped so far may include this one
 }
 
 bool Queue::needs_notification(const GuestMemory& memory) {

@@ -1,9 +1,10 @@
 // The device side of one split virtqueue (VIRTIO 1.2, 2.7): the layout the
 // driver programmed through the transport, the device's own ring indices, and
-// the three operations a device needs: pop a chain, return it used, decide
-// whether to interrupt. Every guest index is checked and every guest access
-// goes through GuestMemory's checked accessors; no host pointer is kept, so a
-// queue is plain data that can be copied, reset and restored.
+// the operations a device needs: pop a chain (or give back one it cannot
+// serve yet), return it used, decide whether to interrupt. Every guest index
+// is checked and every guest access goes through GuestMemory's checked
+// accessors; no host pointer is kept, so a queue is plain data that can be
+// copied, reset and restored.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,10 @@ class Queue {
     // for restoring a saved queue, whose rings already agree with them.
     uint16_t next_avail() const { return next_avail_; }
     uint16_t next_used() const { return next_used_; }
-    void set_next_avail(uint16_t index) { next_avail_ = index; }
+    void set_next_avail(uint16_t index) {
+        next_avail_ = index;
+        returnable_ = 0;
+    }
     void set_next_used(uint16_t index) { next_used_ = signalled_used_ = index; }
 
     // Throws QueueError unless the size is a power of two no larger than
@@ -57,6 +61,18 @@ class Queue {
     // has made none available (or the queue is not ready). Throws QueueError
     // when the driver broke the protocol; next_avail is then left unchanged.
     std::optional<DescriptorChain> pop(const GuestMemory& memory);
+
+    // Undoes the pop() of `chain`, so that the next pop() yields it again: for
+    // a device that cannot serve a chain now (the backend is full, a rate
+    // limit, too few receive buffers for a frame). Only chains popped since
+    // the last add_used() go back, the most recent first (several: newest to
+    // oldest). Anything else (an older chain, one given back already, one
+    // from another queue or from before a reset) is a device bug: throws
+    // Error and leaves the queue as it was. The next pop() reads the ring
+    // again, so a driver that rewrote the entry meanwhile gets its new chain,
+    // validated like any other. With EVENT_IDX, avail_event still asks for
+    // the entry after the newest pop: the driver's next buffer notifies.
+    void give_back(const DescriptorChain& chain);
 
     // Returns chain `head` to the driver with `len` bytes written into it:
     // the used element first, then (after a release fence) used->idx.
@@ -85,6 +101,12 @@ class Queue {
     uint16_t next_avail_ = 0;
     uint16_t next_used_ = 0;
     uint16_t signalled_used_ = 0;  // next_used at the last needs_notification()
+    // What give_back() checks: this queue's identity (a new one after each
+    // reset), the number of chains popped and not given back, and how many
+    // of the latest of those were popped since the last add_used().
+    uint64_t serial_;
+    uint64_t pops_ = 0;
+    uint16_t returnable_ = 0;
 };
 
 }  // namespace vmm

@@ -62,6 +62,37 @@ std::vector<GuestSlice> BufferCursor::slices(uint64_t max_bytes) {
     return result;
 }
 
+BufferCursor BufferCursor::split_at(uint64_t offset) {
+    std::vector<DescriptorBuffer> tail;
+    if (offset >= remaining_) {
+        return BufferCursor(*memory_, std::move(tail));
+    }
+    // The buffer that holds byte `offset` from the cursor, and where in it.
+    // offset < remaining_ guarantees one does.
+    size_t index = index_;
+    uint64_t at = offset_ + offset;
+    while (at >= buffers_[index].length) {
+        at -= buffers_[index].length;
+        ++index;
+    }
+    if (at > 0) {
+        // That buffer is cut in two.
+        DescriptorBuffer& cut = buffers_[index];
+        tail.push_back({cut.address + at, static_cast<uint32_t>(cut.length - at), cut.writable});
+        cut.length = static_cast<uint32_t>(at);
+        ++index;
+    }
+    tail.insert(tail.end(), buffers_.begin() + static_cast<ptrdiff_t>(index), buffers_.end());
+    buffers_.erase(buffers_.begin() + static_cast<ptrdiff_t>(index), buffers_.end());
+    remaining_ = offset;
+    // A cut at the cursor leaves the current buffer used up: step past it.
+    if (index_ < buffers_.size() && offset_ == buffers_[index_].length) {
+        ++index_;
+        offset_ = 0;
+    }
+    return BufferCursor(*memory_, std::move(tail));
+}
+
 void throw_short_chain(uint16_t head, const char* kind, uint64_t needed, uint64_t remaining) {
     throw QueueError(
         fmt::format("virtqueue descriptor chain at head {}: needs {} {} bytes but only {} are left",
@@ -100,6 +131,10 @@ std::vector<GuestSlice> ChainReader::slices(uint64_t max_bytes) {
     return cursor_.slices(max_bytes);
 }
 
+ChainReader ChainReader::split_at(uint64_t offset) {
+    return ChainReader(head_, cursor_.split_at(offset));
+}
+
 ChainWriter::ChainWriter(const GuestMemory& memory, const DescriptorChain& chain)
     : head_(chain.head()), cursor_(memory, buffers_of(chain, true)) {}
 
@@ -119,6 +154,10 @@ size_t ChainWriter::write(std::span<const uint8_t> in) {
 
 std::vector<GuestSlice> ChainWriter::slices(uint64_t max_bytes) {
     return cursor_.slices(max_bytes);
+}
+
+ChainWriter ChainWriter::split_at(uint64_t offset) {
+    return ChainWriter(head_, cursor_.split_at(offset));
 }
 
 }  // namespace vmm

@@ -4,12 +4,15 @@
 // through GuestMemory's checked accessors, or hand out checked GuestSlices for
 // zero-copy I/O (iovecs for preadv/pwritev). Running out of bytes in
 // read_obj/write_obj/skip throws QueueError: the request was too short.
+// A cursor splits in two at a byte offset (split_at), so that a header and
+// the data behind it are handled by two independent cursors, each bounded.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "devices/virtio/descriptor_chain.hpp"
@@ -36,6 +39,10 @@ class BufferCursor {
     Piece take(uint64_t max_bytes);
     // Consumes up to `max_bytes` as checked slices.
     std::vector<GuestSlice> slices(uint64_t max_bytes);
+    // Keeps the next `offset` bytes and returns a cursor over the rest (an
+    // empty one when no more than `offset` are left), which counts its own
+    // consumed bytes from 0.
+    BufferCursor split_at(uint64_t offset);
 
   private:
     const GuestMemory* memory_;
@@ -78,7 +85,16 @@ class ChainReader {
     uint64_t remaining() const { return cursor_.remaining(); }
     uint64_t bytes_read() const { return cursor_.consumed(); }
 
+    // Splits the bytes left at `offset`: this reader keeps the first
+    // `offset` of them, the reader returned gets the rest (none when no more
+    // than `offset` are left). The two are independent: reading one does not
+    // move the other, and each counts its own bytes_read().
+    ChainReader split_at(uint64_t offset);
+
   private:
+    ChainReader(uint16_t head, detail::BufferCursor cursor)
+        : head_(head), cursor_(std::move(cursor)) {}
+
     uint16_t head_;
     detail::BufferCursor cursor_;
 };
@@ -107,7 +123,16 @@ class ChainWriter {
     // What to report as the used length in add_used().
     uint64_t bytes_written() const { return cursor_.consumed(); }
 
+    // Splits the room left at `offset`: this writer keeps the first `offset`
+    // bytes of it, the writer returned gets the rest (none when no more than
+    // `offset` are left). The two are independent, and each counts its own
+    // bytes_written(): the used length of the chain is their sum.
+    ChainWriter split_at(uint64_t offset);
+
   private:
+    ChainWriter(uint16_t head, detail::BufferCursor cursor)
+        : head_(head), cursor_(std::move(cursor)) {}
+
     uint16_t head_;
     detail::BufferCursor cursor_;
 };

@@ -38,6 +38,31 @@ void copy_config(const Config& config, uint64_t offset, std::span<uint8_t> out) 
     std::memcpy(out.data(), reinterpret_cast<const uint8_t*>(&config) + offset, length);
 }
 
+// What activate() hands a device, kept as one piece until reset(). A device
+// holds it, with whatever running state of its own lives exactly as long, in
+// a std::optional that activate() fills and reset() empties: "not activated"
+// is one check, and nothing can be half set. The memory, the queues and the
+// interrupt belong to the transport, which outlives every activation.
+struct Activation {
+    Activation(const GuestMemory& memory, uint64_t features, std::span<Queue> queues,
+               VirtioInterrupt& interrupt)
+        : memory(memory), features(features), queues(queues), interrupt(interrupt) {}
+
+    bool has_feature(unsigned bit) const { return (features >> bit) & 1; }
+    // Sends the used buffer notification for `queue` if the driver wants one
+    // for what was used since the last check (Queue::needs_notification()).
+    void notify_if_needed(Queue& queue) const {
+        if (queue.needs_notification(memory)) {
+            interrupt.signal_used_queue();
+        }
+    }
+
+    const GuestMemory& memory;
+    uint64_t features;  // what the driver acked
+    std::span<Queue> queues;
+    VirtioInterrupt& interrupt;
+};
+
 class VirtioDevice {
   public:
     virtual ~VirtioDevice() = default;
@@ -52,13 +77,16 @@ class VirtioDevice {
     virtual void write_config(uint64_t offset, std::span<const uint8_t> data) = 0;
 
     // DRIVER_OK: the queues are laid out and validated, the features acked.
-    // Called on a vCPU thread with the transport's lock held.
+    // Called on a vCPU thread with the transport's lock held. A device keeps
+    // these as one Activation; one that throws is not activated.
     virtual void activate(const GuestMemory& memory, uint64_t acked_features,
                           std::span<Queue> queues, VirtioInterrupt& interrupt) = 0;
     // The driver notified queue `index` (I/O thread, transport lock held).
     // Throws QueueError when the guest broke the queue: the transport then
-    // marks the device DEVICE_NEEDS_RESET. Returns true when it stopped with
-    // work left (each call is bounded, so one queue cannot starve the loop).
+    // marks the device DEVICE_NEEDS_RESET and calls neither process_queue()
+    // nor process_backend() until the driver resets it. Returns true when it
+    // stopped with work left (each call is bounded, so one queue cannot
+    // starve the loop).
     virtual bool process_queue(size_t index) = 0;
     // Driver reset: forget the activation; afterwards no guest memory access
     // (requests in flight are completed first).

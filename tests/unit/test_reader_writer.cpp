@@ -252,3 +252,187 @@ TEST_CASE("ChainReader outlives the chain it was made from", "[reader_writer]") 
     CHECK(reader->read(got) == 8);
     CHECK(got == c.readable);
 }
+
+TEST_CASE("ChainReader split_at cuts a buffer in two", "[reader_writer]") {
+    VirtqueueBuilder vq;
+    auto c = make_chain(vq, {3, 1, 7, 20}, {16});
+    ChainReader head(vq.memory(), c.chain);
+    ChainReader rest = head.split_at(6);  // inside the 7-byte buffer
+    CHECK(head.remaining() == 6);
+    CHECK(rest.remaining() == 25);
+    // Independent: the rest can be read first.
+    Bytes tail(40);
+    tail.resize(rest.read(tail));
+    CHECK(tail == Bytes(c.readable.begin() + 6, c.readable.end()));
+    CHECK(rest.bytes_read() == 25);
+    CHECK(head.bytes_read() == 0);
+    Bytes front(40);
+    front.resize(head.read(front));
+    CHECK(front == Bytes(c.readable.begin(), c.readable.begin() + 6));
+    CHECK(head.remaining() == 0);
+}
+
+TEST_CASE("ChainReader split_at at a buffer boundary, at 0 and at the end", "[reader_writer]") {
+    VirtqueueBuilder vq;
+    auto c = make_chain(vq, {4, 4, 4}, {});
+    auto contents = [](ChainReader& reader) {
+        Bytes bytes(64);
+        bytes.resize(reader.read(bytes));
+        return bytes;
+    };
+    SECTION("a boundary") {
+        ChainReader head(vq.memory(), c.chain);
+        ChainReader rest = head.split_at(8);
+        CHECK(contents(head) == Bytes(c.readable.begin(), c.readable.begin() + 8));
+        CHECK(contents(rest) == Bytes(c.readable.begin() + 8, c.readable.end()));
+    }
+    SECTION("0: everything goes to the new reader") {
+        ChainReader head(vq.memory(), c.chain);
+        ChainReader rest = head.split_at(0);
+        CHECK(head.remaining() == 0);
+        CHECK(contents(rest) == c.readable);
+    }
+    SECTION("the end, and past it: the new reader is empty") {
+        uint64_t offset = GENERATE(as<uint64_t>{}, 12, 13, 1ull << 32, ~0ull);
+        ChainReader head(vq.memory(), c.chain);
+        ChainReader rest = head.split_at(offset);
+        CHECK(rest.remaining() == 0);
+        CHECK(rest.slices(100).empty());
+        CHECK_THROWS_AS(rest.read_obj<uint8_t>(), QueueError);
+        CHECK(contents(head) == c.readable);
+    }
+}
+
+TEST_CASE("ChainReader split_at counts from where the reader is", "[reader_writer]") {
+    VirtqueueBuilder vq;
+    auto c = make_chain(vq, {5, 5, 5}, {});
+    ChainReader head(vq.memory(), c.chain);
+    head.skip(3);
+    SECTION("in the middle") {
+        ChainReader rest = head.split_at(4);  // bytes 3..6 stay, 7.. go
+        CHECK(head.bytes_read() == 3);
+        CHECK(head.remaining() == 4);
+        CHECK(rest.remaining() == 8);
+        CHECK(rest.read_obj<uint8_t>() == c.readable[7]);
+        uint32_t value = head.read_obj<uint32_t>();
+        CHECK(std::memcmp(&value, c.readable.data() + 3, 4) == 0);
+        CHECK(head.bytes_read() == 7);
+    }
+    SECTION("0 inside a buffer already partly read") {
+        ChainReader rest = head.split_at(0);
+        CHECK(head.remaining() == 0);
+        Bytes none(4);
+        CHECK(head.read(none) == 0);
+        CHECK(head.slices(10).empty());
+        CHECK(rest.remaining() == 12);
+        CHECK(rest.read_obj<uint8_t>() == c.readable[3]);
+    }
+}
+
+TEST_CASE("ChainReader split_at bounds the first part: a header cannot read into the rest",
+          "[reader_writer]") {
+    VirtqueueBuilder vq;
+    auto c = make_chain(vq, {16, 16}, {});
+    ChainReader header(vq.memory(), c.chain);
+    ChainReader body = header.split_at(12);
+    header.read_obj<uint64_t>();
+    CHECK_THROWS_WITH(header.read_obj<uint64_t>(),
+                      Contains("needs 8 readable bytes but only 4 are left"));
+    CHECK_THROWS_AS(header.skip(5), QueueError);
+    auto slices = header.slices(100);
+    REQUIRE(slices.size() == 1);
+    CHECK(slices[0].size() == 4);
+    CHECK(body.remaining() == 20);
+    // Splitting the second part again.
+    ChainReader tail = body.split_at(4);
+    CHECK(body.remaining() == 4);
+    CHECK(tail.remaining() == 16);
+    CHECK(tail.read_obj<uint8_t>() == c.readable[16]);
+}
+
+TEST_CASE("ChainWriter split_at writes a header and a payload separately", "[reader_writer]") {
+    VirtqueueBuilder vq;
+    auto c = make_chain(vq, {4}, {4, 16});
+    ChainWriter header(vq.memory(), c.chain);
+    ChainWriter payload = header.split_at(6);  // the header spans both buffers
+    CHECK(header.remaining() == 6);
+    CHECK(payload.remaining() == 14);
+    Bytes data = test::pattern(20, 5);
+    // Payload first, as a device does once it knows the header's contents.
+    CHECK(payload.write(std::span(data).subspan(6)) == 14);
+    CHECK_THROWS_WITH(header.write_obj<uint64_t>(0),
+                      Contains("needs 8 writable bytes but only 6 are left"));
+    CHECK(header.write(std::span(data).first(6)) == 6);
+    CHECK(header.bytes_written() == 6);
+    CHECK(payload.bytes_written() == 14);
+    CHECK(written(vq, c.writable) == data);
+    // Nothing more fits in either.
+    CHECK(header.write(data) == 0);
+    CHECK(payload.write(data) == 0);
+}
+
+TEST_CASE("ChainWriter split_at slices stay inside their part", "[reader_writer]") {
+    VirtqueueBuilder vq;
+    auto c = make_chain(vq, {}, {8, 8});
+    ChainWriter first(vq.memory(), c.chain);
+    first.write_obj<uint16_t>(0xffff);
+    ChainWriter second = first.split_at(9);
+    auto a = first.slices(100);
+    REQUIRE(a.size() == 2);
+    CHECK(a[0].size() == 6);
+    CHECK(a[1].size() == 3);
+    CHECK(a[1].data() == vq.memory().slice(GuestAddress(c.writable[1].addr), 1).data());
+    auto b = second.slices(100);
+    REQUIRE(b.size() == 1);
+    CHECK(b[0].size() == 5);
+    CHECK(b[0].data() == vq.memory().slice(GuestAddress(c.writable[1].addr + 3), 1).data());
+    CHECK(first.bytes_written() == 11);
+    CHECK(second.bytes_written() == 5);
+}
+
+TEST_CASE("ChainWriter split_at over buffers that alias the same guest bytes", "[reader_writer]") {
+    // A hostile driver may list one buffer twice: the two parts then write
+    // the same guest bytes, which is the driver's problem; each part still
+    // counts and bounds its own.
+    VirtqueueBuilder vq;
+    Desc shared = vq.writable(8);
+    vq.add_chain({shared, shared});
+    auto chain = vq.queue().pop(vq.memory());
+    REQUIRE(chain);
+    ChainWriter first(vq.memory(), *chain);
+    ChainWriter second = first.split_at(8);
+    first.write_obj<uint64_t>(0x1111111111111111);
+    second.write_obj<uint64_t>(0x2222222222222222);
+    CHECK(vq.memory().read_obj<uint64_t>(GuestAddress(shared.addr)) == 0x2222222222222222);
+    CHECK(first.bytes_written() + second.bytes_written() == 16);
+    CHECK_THROWS_AS(first.write_obj<uint8_t>(0), QueueError);
+    CHECK_THROWS_AS(second.write_obj<uint8_t>(0), QueueError);
+}
+
+TEST_CASE("ChainReader split_at on a chain of almost 4 GiB", "[reader_writer]") {
+    // 8191 indirect descriptors over the same 512 KiB: 2^32 - 512 KiB bytes,
+    // so offsets past 32 bits of buffer arithmetic are exercised.
+    VirtqueueBuilder vq(8, 1ull << vmm::VIRTIO_F_RING_INDIRECT_DESC);
+    constexpr uint32_t kBuffer = 512 << 10;
+    constexpr uint64_t kAt = VirtqueueBuilder::kMemorySize - kBuffer;
+    constexpr uint64_t kTotal = 8191ull * kBuffer;
+    Bytes contents = test::pattern(kBuffer, 9);
+    vq.memory().write(GuestAddress(kAt), contents);
+    vq.add_indirect_chain(std::vector<Desc>(8191, Desc{kAt, kBuffer, 0, 0}));
+    auto chain = vq.queue().pop(vq.memory());
+    REQUIRE(chain);
+    REQUIRE(chain->readable_bytes() == kTotal);
+
+    uint64_t offset =
+        GENERATE(as<uint64_t>{}, kTotal - 1, kTotal - kBuffer, 4000ull * kBuffer + 12345, 1);
+    CAPTURE(offset);
+    ChainReader head(vq.memory(), *chain);
+    ChainReader rest = head.split_at(offset);
+    CHECK(head.remaining() == offset);
+    CHECK(rest.remaining() == kTotal - offset);
+    CHECK(rest.read_obj<uint8_t>() == contents[offset % kBuffer]);
+    // The first part ends exactly at the offset.
+    head.skip(offset - 1);
+    CHECK(head.read_obj<uint8_t>() == contents[(offset - 1) % kBuffer]);
+    CHECK(head.remaining() == 0);
+}

@@ -488,3 +488,41 @@ TEST_CASE("console input: stdin bytes reach a ConsoleInputBuffer, Ctrl-A handled
     ::close(fds[0]);
     ::close(fds[1]);
 }
+
+TEST_CASE("console: reset drops a transmit chain written in part", "[console]") {
+    Console c(ConsoleDevice::kTransmitQueue);
+    Bytes big = test::pattern(300 << 10, 3);
+    auto a = c.q.readable(static_cast<uint32_t>(big.size()));
+    c.q.memory().write(GuestAddress(a.addr), big);
+    c.q.add_chain({a});
+    CHECK(c.device.process_queue(ConsoleDevice::kTransmitQueue));
+    CHECK(c.output.wait_for(ConsoleDevice::kMaxOutputBytesPerCall).size() ==
+          ConsoleDevice::kMaxOutputBytesPerCall);
+    c.device.reset();
+    // Activated again on the same queue, which has moved past that chain.
+    c.device.activate(c.q.memory(), kFeatures, c.queues, c.interrupt);
+    // The rest of that chain belonged to the old driver: never written.
+    CHECK_FALSE(c.device.process_queue(ConsoleDevice::kTransmitQueue));
+    CHECK(c.output.settle().size() == ConsoleDevice::kMaxOutputBytesPerCall);
+    CHECK(c.q.used_idx() == 0);
+    // A new chain is written from its start.
+    c.q.add_chain({c.text("new")});
+    CHECK_FALSE(c.device.process_queue(ConsoleDevice::kTransmitQueue));
+    Bytes out = c.output.wait_for(ConsoleDevice::kMaxOutputBytesPerCall + 3);
+    CHECK(Bytes(out.end() - 3, out.end()) == bytes_of("new"));
+}
+
+TEST_CASE("console: an activation with too few queues is refused, leaving it inactive",
+          "[console]") {
+    Console c(ConsoleDevice::kReceiveQueue);
+    c.device.reset();
+    CHECK_THROWS_AS(
+        c.device.activate(c.q.memory(), kFeatures, std::span(c.queues).first(1), c.interrupt),
+        vmm::Error);
+    c.enqueue("x");
+    c.q.add_chain({c.q.writable(8)});
+    CHECK_FALSE(c.device.process_backend(0));
+    CHECK_FALSE(c.device.process_queue(ConsoleDevice::kReceiveQueue));
+    CHECK(c.q.used_idx() == 0);
+    CHECK(c.device.input()->pending() == 1);
+}

@@ -179,3 +179,29 @@ TEST_CASE("rng: reset forgets the activation", "[rng]") {
     CHECK_FALSE(rng.device.process_queue(0));
     CHECK(rng.q.used_idx() == 1);
 }
+
+TEST_CASE("rng: an activation without its queue is refused, leaving the device inactive", "[rng]") {
+    VirtqueueBuilder q;
+    CountingInterrupt interrupt;
+    RngDevice device;
+    CHECK_THROWS_AS(device.activate(q.memory(), kFeatures, {}, interrupt), vmm::Error);
+    q.add_chain({q.writable(16)});
+    CHECK_FALSE(device.process_queue(0));
+    CHECK(q.used_idx() == 0);
+    CHECK_NOTHROW(device.reset());
+}
+
+TEST_CASE("rng: each activation uses its own queue, memory and interrupt", "[rng]") {
+    Rng first;
+    VirtqueueBuilder other;
+    CountingInterrupt other_interrupt;
+    first.device.reset();
+    first.device.activate(other.memory(), kFeatures, std::span(&other.queue(), 1), other_interrupt);
+    first.q.add_chain({first.q.writable(16)});
+    other.add_chain({other.writable(16)});
+    CHECK_FALSE(first.device.process_queue(0));
+    CHECK(first.q.used_idx() == 0);
+    CHECK(other.used_idx() == 1);
+    CHECK(first.interrupt.used == 0);
+    CHECK(other_interrupt.used == 1);
+}

@@ -381,3 +381,215 @@ TEST_CASE("Queue reset forgets the driver's setup and the indices", "[virtqueue]
     CHECK_FALSE(queue.pop(vq.memory()));
     CHECK_FALSE(queue.needs_notification(vq.memory()));
 }
+
+TEST_CASE("Queue give_back makes the next pop yield the same chain", "[virtqueue]") {
+    VirtqueueBuilder vq(8);
+    Queue& queue = vq.queue();
+    auto data = vq.writable(64);
+    uint16_t a = vq.add_chain({vq.readable(16), data});
+    uint16_t b = vq.add_chain({vq.readable(8)});
+    auto first = queue.pop(vq.memory());
+    REQUIRE(first);
+    queue.give_back(*first);
+    CHECK(queue.next_avail() == 0);
+    auto again = queue.pop(vq.memory());
+    REQUIRE(again);
+    CHECK(again->head() == a);
+    REQUIRE(again->buffers().size() == 2);
+    CHECK(again->buffers()[1].address == GuestAddress(data.addr));
+    CHECK(again->writable_bytes() == 64);
+    CHECK(queue.pop(vq.memory())->head() == b);
+    // The chain popped again is used like any other.
+    queue.add_used(vq.memory(), again->head(), 5);
+    CHECK(vq.used_idx() == 1);
+    CHECK(vq.used_elem(0).id == a);
+    CHECK(vq.used_elem(0).len == 5);
+}
+
+TEST_CASE("Queue give_back takes several chains back, newest first", "[virtqueue]") {
+    VirtqueueBuilder vq(8);
+    Queue& queue = vq.queue();
+    uint16_t a = vq.add_chain({vq.readable(1)});
+    uint16_t b = vq.add_chain({vq.readable(2)});
+    uint16_t c = vq.add_chain({vq.readable(3)});
+    auto ca = queue.pop(vq.memory());
+    auto cb = queue.pop(vq.memory());
+    auto cc = queue.pop(vq.memory());
+    REQUIRE(queue.next_avail() == 3);
+    // Oldest first is refused, and changes nothing.
+    CHECK_THROWS_WITH(queue.give_back(*ca),
+                      Contains("cannot give back the chain at head 0: only chains popped since "
+                               "the last add_used() go back, the most recent first"));
+    CHECK_THROWS_AS(queue.give_back(*cb), vmm::Error);
+    CHECK(queue.next_avail() == 3);
+    queue.give_back(*cc);
+    queue.give_back(*cb);
+    CHECK(queue.next_avail() == 1);
+    auto cb2 = queue.pop(vq.memory());
+    auto cc2 = queue.pop(vq.memory());
+    CHECK(cb2->head() == b);
+    CHECK(cc2->head() == c);
+    CHECK_FALSE(queue.pop(vq.memory()));
+    // The chains popped again go back too, down to the first.
+    queue.give_back(*cc2);
+    queue.give_back(*cb2);
+    queue.give_back(*ca);
+    CHECK(queue.next_avail() == 0);
+    CHECK(queue.pop(vq.memory())->head() == a);
+}
+
+TEST_CASE("Queue give_back refuses a chain given back already", "[virtqueue]") {
+    VirtqueueBuilder vq(8);
+    Queue& queue = vq.queue();
+    vq.add_chain({vq.readable(1)});
+    vq.add_chain({vq.readable(1)});
+    auto first = queue.pop(vq.memory());
+    auto second = queue.pop(vq.memory());
+    queue.give_back(*second);
+    CHECK_THROWS_WITH(queue.give_back(*second), Contains("cannot give back the chain at head 1"));
+    CHECK(queue.next_avail() == 1);
+    // The copy popped again is the one that may go back now, and only once.
+    auto again = queue.pop(vq.memory());
+    queue.give_back(*again);
+    queue.give_back(*first);
+    CHECK_THROWS_AS(queue.give_back(*first), vmm::Error);
+    CHECK(queue.next_avail() == 0);
+}
+
+TEST_CASE("Queue give_back refuses chains popped before the last add_used", "[virtqueue]") {
+    VirtqueueBuilder vq(8);
+    Queue& queue = vq.queue();
+    vq.add_chain({vq.writable(1)});
+    vq.add_chain({vq.writable(1)});
+    vq.add_chain({vq.writable(1)});
+    auto a = queue.pop(vq.memory());
+    auto b = queue.pop(vq.memory());
+    queue.add_used(vq.memory(), a->head(), 0);
+    // b was never used, but it was popped before that add_used.
+    CHECK_THROWS_AS(queue.give_back(*b), vmm::Error);
+    CHECK_THROWS_AS(queue.give_back(*a), vmm::Error);  // used: the driver owns it again
+    CHECK(queue.next_avail() == 2);
+    auto c = queue.pop(vq.memory());
+    CHECK_NOTHROW(queue.give_back(*c));
+    CHECK(queue.next_avail() == 2);
+}
+
+TEST_CASE("Queue give_back refuses a chain from another queue or from before a reset",
+          "[virtqueue]") {
+    VirtqueueBuilder vq(8);
+    VirtqueueBuilder other(8);
+    vq.add_chain({vq.readable(1)});
+    other.add_chain({other.readable(1)});
+    auto mine = vq.queue().pop(vq.memory());
+    auto theirs = other.queue().pop(other.memory());
+    // Same head, same position in the ring: still not this queue's.
+    REQUIRE(theirs->head() == mine->head());
+    CHECK_THROWS_WITH(vq.queue().give_back(*theirs),
+                      Contains("it was not popped from this queue since the queue's last reset"));
+    // Nor a chain parsed without a queue.
+    auto parsed =
+        vmm::DescriptorChain::parse(vq.memory(), VirtqueueBuilder::kDescTable, 8, 0, false);
+    CHECK_THROWS_AS(vq.queue().give_back(parsed), vmm::Error);
+    CHECK(vq.queue().next_avail() == 1);
+
+    SECTION("a reset") {
+        vq.queue().reset();
+        CHECK_THROWS_WITH(vq.queue().give_back(*mine), Contains("since the queue's last reset"));
+        CHECK(vq.queue().next_avail() == 0);
+    }
+    SECTION("a restore of next_avail") {
+        vq.queue().set_next_avail(1);
+        CHECK_THROWS_AS(vq.queue().give_back(*mine), vmm::Error);
+        CHECK(vq.queue().next_avail() == 1);
+    }
+}
+
+TEST_CASE("Queue give_back goes back at most a queue's worth of pops", "[virtqueue]") {
+    VirtqueueBuilder vq(4);
+    Queue& queue = vq.queue();
+    // Eight pops without a single add_used: a driver republishing heads
+    // the device still holds (a bug or an attack).
+    std::vector<vmm::DescriptorChain> chains;
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < 4; ++i) {
+            vq.add_chain({vq.readable(1)});
+        }
+        for (int i = 0; i < 4; ++i) {
+            chains.push_back(*queue.pop(vq.memory()));
+        }
+    }
+    for (int i = 7; i >= 4; --i) {
+        queue.give_back(chains[size_t(i)]);
+    }
+    CHECK(queue.next_avail() == 4);
+    CHECK_THROWS_AS(queue.give_back(chains[3]), vmm::Error);
+    CHECK(queue.next_avail() == 4);
+}
+
+TEST_CASE("Queue give_back across the 16-bit wrap of the indices", "[virtqueue]") {
+    VirtqueueBuilder vq(4);
+    vq.start_indices_at(0xffff);
+    uint16_t a = vq.add_chain({vq.readable(1)});
+    uint16_t b = vq.add_chain({vq.readable(1)});
+    auto ca = vq.queue().pop(vq.memory());
+    auto cb = vq.queue().pop(vq.memory());
+    CHECK(vq.queue().next_avail() == 1);
+    vq.queue().give_back(*cb);
+    vq.queue().give_back(*ca);
+    CHECK(vq.queue().next_avail() == 0xffff);
+    CHECK(vq.queue().pop(vq.memory())->head() == a);
+    CHECK(vq.queue().pop(vq.memory())->head() == b);
+}
+
+TEST_CASE("Queue pop after give_back validates what the driver rewrote meanwhile", "[virtqueue]") {
+    VirtqueueBuilder vq(8);
+    Queue& queue = vq.queue();
+    vq.add_chain({vq.readable(8)});
+    auto chain = queue.pop(vq.memory());
+    queue.give_back(*chain);
+    SECTION("the ring entry now names a head beyond the queue") {
+        vq.memory().write_obj<uint16_t>(GuestAddress(VirtqueueBuilder::kAvailRing.value() + 4),
+                                        200);
+        CHECK_THROWS_WITH(queue.pop(vq.memory()), Contains("head index 200"));
+        CHECK(queue.next_avail() == 0);
+    }
+    SECTION("the descriptor now points outside guest RAM") {
+        vq.set_desc(chain->head(), {kRam - 4, 8, 0, 0});
+        CHECK_THROWS_AS(queue.pop(vq.memory()), QueueError);
+        CHECK(queue.next_avail() == 0);
+    }
+    SECTION("the descriptor now loops") {
+        vq.set_desc(chain->head(), {0x10000, 8, vmm::VIRTQ_DESC_F_NEXT, chain->head()});
+        CHECK_THROWS_WITH(queue.pop(vq.memory()), Contains("(a loop)"));
+    }
+    SECTION("the ring entry now names another valid chain") {
+        vq.set_desc(5, vq.writable(32));
+        vq.memory().write_obj<uint16_t>(GuestAddress(VirtqueueBuilder::kAvailRing.value() + 4), 5);
+        auto other = queue.pop(vq.memory());
+        REQUIRE(other);
+        CHECK(other->head() == 5);
+        CHECK(other->writable_bytes() == 32);
+    }
+    SECTION("the driver took the entry back by lowering avail idx") {
+        vq.set_avail_idx(0);
+        CHECK_FALSE(queue.pop(vq.memory()));
+        CHECK(queue.next_avail() == 0);
+    }
+}
+
+TEST_CASE("Queue give_back with EVENT_IDX keeps asking for the next new entry", "[virtqueue]") {
+    VirtqueueBuilder vq(8, kEventIdx);
+    Queue& queue = vq.queue();
+    vq.add_chain({vq.writable(8)});
+    vq.add_chain({vq.writable(8)});
+    auto a = queue.pop(vq.memory());
+    auto b = queue.pop(vq.memory());
+    CHECK_FALSE(queue.pop(vq.memory()));  // asks to hear of entry 2
+    CHECK(vq.avail_event() == 2);
+    queue.give_back(*b);
+    queue.give_back(*a);
+    CHECK(queue.next_avail() == 0);
+    // The driver notifies when it adds entry 2, which is what the device that
+    // gave these back waits for.
+    CHECK(vq.avail_event() == 2);
+}

@@ -44,7 +44,7 @@ static_assert(sizeof(BlkConfig) == 60);
 }  // namespace
 
 BlockDevice::BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine)
-    : image_(std::move(image)), id_(std::move(id)), in_flight_(kQueueSize) {
+    : image_(std::move(image)), id_(std::move(id)), slots_(kQueueSize) {
     if (engine != Engine::Sync) {
         engine_ = make_uring_engine(*image_, kQueueSize);
         if (!engine_ && engine == Engine::Uring) {
@@ -103,28 +103,27 @@ void BlockDevice::write_config(uint64_t, std::span<const uint8_t>) {
     // writeback is the only writable field and only with CONFIG_WCE, not offered.
 }
 
-void BlockDevice::activate(const GuestMemory& memory, uint64_t, std::span<Queue> queues,
-                           VirtioInterrupt& interrupt) {
-    memory_ = &memory;
-    queue_ = &queues[0];
-    interrupt_ = &interrupt;
+void BlockDevice::activate(const GuestMemory& memory, uint64_t acked_features,
+                           std::span<Queue> queues, VirtioInterrupt& interrupt) {
+    if (queues.empty()) {
+        throw Error("virtio-blk: activated without its queue");
+    }
+    active_.emplace(memory, acked_features, queues, interrupt);
 }
 
 void BlockDevice::reset() {
     // The driver may reuse its buffers after a reset: nothing may still write them.
     drain();
-    memory_ = nullptr;
-    queue_ = nullptr;
-    interrupt_ = nullptr;
+    active_.reset();
 }
 
 void BlockDevice::drain() {
     engine_->drain();
     complete_finished();
-    for (auto& entry : in_flight_) {
-        entry.active = false;
+    for (auto& slot : slots_) {
+        slot.in_flight = false;
     }
-    active_ = 0;
+    in_flight_count_ = 0;
 }
 
 uint8_t BlockDevice::execute_inline(const BlockRequest& request, uint32_t& written) {
@@ -163,21 +162,32 @@ uint8_t BlockDevice::execute_inline(const BlockRequest& request, uint32_t& writt
 
 void BlockDevice::complete(uint16_t head, const std::optional<GuestAddress>& status_address,
                            uint8_t status, uint32_t written) {
-    if (memory_ == nullptr) {
+    if (!active_) {
         return;  // reset while in flight: the driver no longer expects it
     }
     if (status != kBlkStatusOk) {
         ++errors_;
     }
     if (status_address) {
-        memory_->write_obj(*status_address, status);
+        active_->memory.write_obj(*status_address, status);
         written += 1;
     }
-    queue_->add_used(*memory_, head, written);
-    used_since_notify_ = true;
+    active_->queue().add_used(active_->memory, head, written);
+    active_->used_since_notify = true;
 }
 
-void BlockDevice::start(uint16_t head, BlockRequest request) {
+void BlockDevice::dispatch(uint16_t head, BlockRequest request) {
+    // One slot per head (heads are below the queue size): no allocation per
+    // request, and a head the driver reuses while in flight is caught before
+    // anything, even a request answered at once, is done with it: the guest
+    // must not see one head completed twice.
+    Slot& slot = slots_[head];
+    if (slot.in_flight) {
+        throw QueueError(
+            fmt::format("virtio-blk: descriptor head {} reused while its request is "
+                        "in flight",
+                        head));
+    }
     if (request.early_status) {
         complete(head, request.status_address, *request.early_status, 0);
         return;
@@ -210,61 +220,54 @@ void BlockDevice::start(uint16_t head, BlockRequest request) {
             return;
         }
     }
-    // One slot per head (heads are below the queue size): no allocation per
-    // request, and a head the driver reuses while in flight is caught.
-    InFlight& entry = in_flight_[head];
-    if (entry.active) {
-        throw QueueError(
-            fmt::format("virtio-blk: descriptor head {} reused while its request is "
-                        "in flight",
-                        head));
-    }
-    entry.active = true;
-    entry.status_address = request.status_address;
-    entry.written_on_success = written_on_success;
-    entry.iov.clear();
+    slot.in_flight = true;
+    slot.status_address = request.status_address;
+    slot.written_on_success = written_on_success;
+    slot.iov.clear();
     for (const auto& slice : request.data) {
         // SAFETY: checked slices of guest RAM, valid while the VM exists.
-        entry.iov.push_back({slice.data(), slice.size()});
+        slot.iov.push_back({slice.data(), slice.size()});
     }
-    ++active_;
+    ++in_flight_count_;
     io.offset = request.sector * kSectorSize;
-    io.iov = &entry.iov;
+    io.iov = &slot.iov;
     engine_->submit(head, io);
 }
 
 bool BlockDevice::complete_finished() {
     bool any = false;
     for (auto [token, result] : engine_->reap()) {
-        if (token >= in_flight_.size() || !in_flight_[token].active) {
+        if (token >= slots_.size() || !slots_[token].in_flight) {
             continue;
         }
-        InFlight& entry = in_flight_[token];
-        entry.active = false;
-        --active_;
-        complete(static_cast<uint16_t>(token), entry.status_address,
+        Slot& slot = slots_[token];
+        slot.in_flight = false;
+        --in_flight_count_;
+        complete(static_cast<uint16_t>(token), slot.status_address,
                  result == 0 ? kBlkStatusOk : kBlkStatusIoErr,
-                 result == 0 ? entry.written_on_success : 0);
+                 result == 0 ? slot.written_on_success : 0);
         any = true;
     }
     return any;
 }
 
 bool BlockDevice::process_queue(size_t) {
-    if (queue_ == nullptr) {
+    if (!active_) {
         return false;
     }
+    const GuestMemory& memory = active_->memory;
+    Queue& queue = active_->queue();
     // At most one queue's worth per call: a guest whose rings overlap (or
     // that keeps adding) cannot keep the I/O thread here forever.
     bool more = true;
-    for (uint32_t taken = 0; taken < queue_->size(); ++taken) {
-        auto chain = queue_->pop(*memory_);
+    for (uint32_t taken = 0; taken < queue.size(); ++taken) {
+        auto chain = queue.pop(memory);
         if (!chain) {
             more = false;
             break;
         }
-        start(chain->head(),
-              parse_block_request(*memory_, *chain, image_->sectors(), image_->read_only()));
+        dispatch(chain->head(),
+                 parse_block_request(memory, *chain, image_->sectors(), image_->read_only()));
     }
     engine_->commit();
     complete_finished();
@@ -284,10 +287,10 @@ VirtioDevice::Metrics BlockDevice::metrics() const {
 }
 
 void BlockDevice::notify_if_used() {
-    if (queue_ != nullptr && used_since_notify_ && queue_->needs_notification(*memory_)) {
-        interrupt_->signal_used_queue();
+    if (active_ && active_->used_since_notify) {
+        active_->used_since_notify = false;
+        active_->notify_if_needed(active_->queue());
     }
-    used_since_notify_ = false;
 }
 
 }  // namespace vmm

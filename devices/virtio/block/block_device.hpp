@@ -44,21 +44,32 @@ class BlockDevice : public VirtioDevice {
 
     const DiskImage& image() const { return *image_; }
     const char* engine_name() const { return engine_->name(); }
-    size_t in_flight() const { return active_; }
+    size_t in_flight() const { return in_flight_count_; }
     // Waits for every request in flight and completes it to the guest.
     void drain();
 
   private:
-    // A request handed to the engine, until its completion reaches the guest.
-    struct InFlight {
-        bool active = false;
+    // The activation, and what lives exactly as long.
+    struct Active : Activation {
+        using Activation::Activation;
+        Queue& queue() const { return queues[0]; }
+        bool used_since_notify = false;
+    };
+
+    // Where a request handed to the engine waits, by descriptor head, until
+    // its completion reaches the guest.
+    struct Slot {
+        bool in_flight = false;
         std::optional<GuestAddress> status_address;
         uint32_t written_on_success;  // data bytes the device writes for the guest
         std::vector<iovec> iov;       // what the engine points at
     };
 
-    // Starts `request`, or completes it at once when no I/O is needed.
-    void start(uint16_t head, BlockRequest request);
+    // Sends `request` where it is served: completed at once when parsing
+    // decided its status or it needs no engine (GET_ID, DISCARD and
+    // WRITE_ZEROES run here, on the I/O thread); reads, writes and flushes
+    // go to the engine and complete later, in complete_finished().
+    void dispatch(uint16_t head, BlockRequest request);
     void complete(uint16_t head, const std::optional<GuestAddress>& status_address, uint8_t status,
                   uint32_t written);
     // Hands finished engine requests to the guest; returns whether any.
@@ -69,15 +80,13 @@ class BlockDevice : public VirtioDevice {
     std::unique_ptr<DiskImage> image_;
     std::string id_;
     std::unique_ptr<BlockEngine> engine_;
-    std::vector<InFlight> in_flight_;  // indexed by descriptor head
-    size_t active_ = 0;
-    bool used_since_notify_ = false;
-    // Counters: requests started, data bytes asked for, non-OK completions.
+    std::vector<Slot> slots_;     // one per descriptor head
+    size_t in_flight_count_ = 0;  // slots in flight
+    // Counters: requests dispatched (not those parsing refused), data bytes
+    // asked for, non-OK completions.
     uint64_t requests_ = 0, read_bytes_ = 0, write_bytes_ = 0, errors_ = 0;
     uint64_t discards_ = 0, write_zeroes_ = 0;  // requests, whatever their segments
-    const GuestMemory* memory_ = nullptr;
-    Queue* queue_ = nullptr;
-    VirtioInterrupt* interrupt_ = nullptr;
+    std::optional<Active> active_;              // between activate() and reset()
 };
 
 }  // namespace vmm

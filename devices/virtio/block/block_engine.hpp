@@ -28,7 +28,9 @@ class BlockEngine {
   public:
     virtual ~BlockEngine() = default;
     virtual const char* name() const = 0;
-    // Starts `io`; its result comes back from reap() under `token`.
+    // Takes `io` (the sync engine runs it at once; io_uring queues it for the
+    // next commit(), or sooner when its submission queue is full); its
+    // result comes back from reap() under `token`.
     virtual void submit(uint64_t token, const BlockIo& io) = 0;
     // Hands everything submitted so far to the kernel.
     virtual void commit() {}

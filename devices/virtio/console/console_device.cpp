@@ -57,11 +57,7 @@ void ConsoleDevice::activate(const GuestMemory& memory, uint64_t acked_features,
         throw Error(
             fmt::format("virtio-console: activated with {} queues, needs 2", queues.size()));
     }
-    memory_ = &memory;
-    queues_ = queues;
-    interrupt_ = &interrupt;
-    broken_ = false;
-    pending_output_.reset();
+    active_.emplace(memory, acked_features, queues, interrupt);
     {
         std::lock_guard lock(size_mutex_);
         config_interrupt_ = (acked_features & (1ull << kFeatureSize)) ? &interrupt : nullptr;
@@ -77,11 +73,7 @@ void ConsoleDevice::reset() {
         std::lock_guard lock(size_mutex_);
         config_interrupt_ = nullptr;
     }
-    memory_ = nullptr;
-    queues_ = {};
-    interrupt_ = nullptr;
-    broken_ = false;
-    pending_output_.reset();
+    active_.reset();  // and with it a transmit chain written in part
     // Pending input stays: it goes to the next driver.
 }
 
@@ -110,7 +102,7 @@ bool ConsoleDevice::process_queue(size_t index) {
         }
         return false;
     } catch (const Error&) {
-        broken_ = true;
+        active_->broken = true;
         throw;
     }
 }
@@ -124,13 +116,14 @@ bool ConsoleDevice::process_backend(size_t) {
     try {
         return deliver_input();
     } catch (const Error&) {
-        broken_ = true;
+        active_->broken = true;
         throw;
     }
 }
 
 bool ConsoleDevice::deliver_input() {
-    Queue& rx = queues_[kReceiveQueue];
+    const GuestMemory& memory = active_->memory;
+    Queue& rx = active_->queues[kReceiveQueue];
     bool more = false;
     unsigned chains = 0;
     // The only consumer of input_ runs here (transport lock held), so input
@@ -140,14 +133,14 @@ bool ConsoleDevice::deliver_input() {
             more = true;
             break;
         }
-        auto chain = rx.pop(*memory_);
+        auto chain = rx.pop(memory);
         if (!chain) {
             break;  // no buffers: process_queue(0) resumes when the driver adds some
         }
         ++chains;
         // Each buffer goes back as soon as it holds what is pending; a chain
         // without writable bytes (a driver bug) goes back empty.
-        ChainWriter writer(*memory_, *chain);
+        ChainWriter writer(memory, *chain);
         std::array<uint8_t, 4096> chunk;
         while (writer.remaining() > 0) {
             size_t want = static_cast<size_t>(std::min<uint64_t>(writer.remaining(), chunk.size()));
@@ -157,15 +150,17 @@ bool ConsoleDevice::deliver_input() {
             }
             writer.write(std::span(chunk).first(got));
         }
-        rx.add_used(*memory_, chain->head(), static_cast<uint32_t>(writer.bytes_written()));
+        rx.add_used(memory, chain->head(), static_cast<uint32_t>(writer.bytes_written()));
         rx_bytes_ += writer.bytes_written();
     }
-    notify(rx);
+    active_->notify_if_needed(rx);
     return more;
 }
 
 bool ConsoleDevice::transmit() {
-    Queue& tx = queues_[kTransmitQueue];
+    const GuestMemory& memory = active_->memory;
+    Queue& tx = active_->queues[kTransmitQueue];
+    std::optional<PendingOutput>& pending = active_->pending_output;
     uint64_t budget = kMaxOutputBytesPerCall;
     unsigned chains = 0;
     bool more = false;
@@ -174,21 +169,21 @@ bool ConsoleDevice::transmit() {
             more = true;
             break;
         }
-        if (!pending_output_) {
+        if (!pending) {
             if (chains == kMaxChainsPerCall) {
                 more = true;
                 break;
             }
-            auto chain = tx.pop(*memory_);
+            auto chain = tx.pop(memory);
             if (!chain) {
                 break;
             }
             ++chains;
-            pending_output_.emplace(PendingOutput{chain->head(), ChainReader(*memory_, *chain)});
+            pending.emplace(PendingOutput{chain->head(), ChainReader(memory, *chain)});
         }
         // After an output error write() only counts the bytes as dropped;
         // the budget still bounds the call.
-        ChainReader& reader = pending_output_->reader;
+        ChainReader& reader = pending->reader;
         uint64_t count = std::min(budget, reader.remaining());
         budget -= count;
         tx_bytes_ += count;
@@ -202,21 +197,15 @@ bool ConsoleDevice::transmit() {
             break;
         }
         // transmitq buffers are device-readable: the device wrote nothing.
-        tx.add_used(*memory_, pending_output_->head, 0);
-        pending_output_.reset();
+        tx.add_used(memory, pending->head, 0);
+        pending.reset();
     }
-    notify(tx);
+    active_->notify_if_needed(tx);
     return more;
 }
 
 VirtioDevice::Metrics ConsoleDevice::metrics() const {
     return {{"rx_bytes", rx_bytes_}, {"tx_bytes", tx_bytes_}, {"tx_dropped", output_.dropped()}};
-}
-
-void ConsoleDevice::notify(Queue& queue) {
-    if (queue.needs_notification(*memory_)) {
-        interrupt_->signal_used_queue();
-    }
 }
 
 }  // namespace vmm

@@ -79,27 +79,31 @@ class ConsoleDevice : public VirtioDevice {
         ChainReader reader;
     };
 
-    bool live() const { return memory_ != nullptr && !broken_; }
+    // The activation, and the running state that lives exactly as long.
+    struct Active : Activation {
+        using Activation::Activation;
+        // A queue broke the protocol: leave the queues alone until reset (the
+        // transport stops calling the device then too; this does not rely on it).
+        bool broken = false;
+        std::optional<PendingOutput> pending_output;
+    };
+
+    bool live() const { return active_ && !active_->broken; }
     // Moves pending input into receiveq buffers; true when stopped with
     // input and possibly buffers left.
     bool deliver_input();
     // Writes transmitq chains out; true when stopped with work left.
     bool transmit();
-    void notify(Queue& queue);
 
     std::shared_ptr<ConsoleInputBuffer> input_;
     ConsoleOutput output_;
-    const GuestMemory* memory_ = nullptr;
-    std::span<Queue> queues_;
-    VirtioInterrupt* interrupt_ = nullptr;
-    // A queue broke the protocol: leave the queues alone until reset (the
-    // transport does not stop calling process_backend()).
-    bool broken_ = false;
-    std::optional<PendingOutput> pending_output_;
+    std::optional<Active> active_;  // between activate() and reset()
     uint64_t rx_bytes_ = 0;
     uint64_t tx_bytes_ = 0;
 
-    // What set_size() shares with the transport's threads.
+    // What set_size() shares with the transport's threads. It runs without
+    // the transport's lock, so it cannot look at active_: activate() and
+    // reset() set config_interrupt_ along with it.
     mutable std::mutex size_mutex_;
     uint16_t cols_;
     uint16_t rows_;

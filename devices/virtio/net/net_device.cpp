@@ -31,6 +31,14 @@ static_assert(sizeof(VirtioNetConfig) == 12);
 // Offset of num_buffers in virtio_net_hdr_v1.
 constexpr size_t kNumBuffersOffset = 10;
 
+// Gives the chains past the first `keep` back to the driver's ring, newest
+// first, so the next pops yield them again.
+void give_back(Queue& queue, const std::vector<DescriptorChain>& chains, size_t keep) {
+    for (size_t i = chains.size(); i > keep; --i) {
+        queue.give_back(chains[i - 1]);
+    }
+}
+
 // Tap errors after which the interface is gone, not just busy.
 bool tap_is_gone(int error) {
     return error == EBADFD || error == ENODEV || error == ENXIO || error == EPIPE;
@@ -106,22 +114,15 @@ void NetDevice::activate(const GuestMemory& memory, uint64_t acked_features,
             offloads |= TUN_F_UFO;
         }
     }
+    if (queues.size() < 2) {
+        throw Error(fmt::format("{}: activated with {} queues, needs 2", name_, queues.size()));
+    }
     backend_->set_offloads(offloads);
-    memory_ = &memory;
-    queues_ = queues;
-    interrupt_ = &interrupt;
-    acked_features_ = acked_features;
-    rx_blocked_ = tx_blocked_ = false;
-    frame_length_ = 0;
+    active_.emplace(memory, acked_features, queues, interrupt);
 }
 
 void NetDevice::reset() {
-    memory_ = nullptr;
-    queues_ = {};
-    interrupt_ = nullptr;
-    acked_features_ = 0;
-    rx_blocked_ = tx_blocked_ = false;
-    frame_length_ = 0;  // a staged frame dies with the driver's buffers
+    active_.reset();  // a staged frame dies with the driver's buffers
     if (link_up_) {
         try {
             backend_->set_offloads(0);
@@ -132,42 +133,43 @@ void NetDevice::reset() {
 }
 
 VirtioDevice::BackendInterest NetDevice::backend_interest(size_t) const {
-    if (!active() || !link_up_) {
+    if (!active_ || !link_up_) {
         return {};
     }
-    return {.readable = !rx_blocked_, .writable = tx_blocked_};
+    return {.readable = !active_->rx_blocked, .writable = active_->tx_blocked};
 }
 
 bool NetDevice::process_backend(size_t) {
-    if (!active()) {
+    if (!active_) {
         return false;
     }
     bool more = false;
-    if (tx_blocked_) {
-        tx_blocked_ = false;
+    if (active_->tx_blocked) {
+        active_->tx_blocked = false;
         more |= process_tx();
     }
-    if (!rx_blocked_) {
+    if (!active_->rx_blocked) {
         more |= process_rx();
     }
     return more;
 }
 
 bool NetDevice::process_queue(size_t index) {
-    if (!active()) {
+    if (!active_) {
         return false;
     }
     if (index == kRxQueue) {
-        rx_blocked_ = false;  // new buffers: try the staged frame again
+        active_->rx_blocked = false;  // new buffers: try the staged frame again
         return process_rx();
     }
     if (index == kTxQueue) {
-        return tx_blocked_ ? false : process_tx();
+        return active_->tx_blocked ? false : process_tx();
     }
     return false;
 }
 
 bool NetDevice::process_rx() {
+    Active& active = *active_;
     size_t delivered = 0;
     bool more = false;
     while (link_up_) {
@@ -177,13 +179,13 @@ bool NetDevice::process_rx() {
         }
         ssize_t n;
         bool direct = false;
-        if (frame_length_ == 0 && prefer_direct_ && (n = receive_direct()) != kNotTried) {
+        if (active.frame_length == 0 && prefer_direct_ && (n = receive_direct()) != kNotTried) {
             direct = true;
-        } else if (frame_length_ == 0) {
+        } else if (active.frame_length == 0) {
             iovec staging{frame_.data(), frame_.size()};
             n = backend_->read_frame(std::span(&staging, 1));
         } else {
-            n = ssize_t(frame_length_);  // staged earlier, waiting for buffers
+            n = ssize_t(active.frame_length);  // staged earlier, waiting for buffers
         }
         if (n < 0) {
             if (errno != EAGAIN) {
@@ -204,14 +206,14 @@ bool NetDevice::process_rx() {
         if (direct) {
             continue;  // already in the guest's buffers
         }
-        frame_length_ = size_t(n);
+        active.frame_length = size_t(n);
         if (!deliver_frame()) {
-            rx_blocked_ = true;  // resumed by the next rx notification
+            active.rx_blocked = true;  // resumed by the next rx notification
             break;
         }
-        frame_length_ = 0;
+        active.frame_length = 0;
     }
-    notify(kRxQueue);
+    active.notify_if_needed(active.queues[kRxQueue]);
     return more;
 }
 
@@ -228,20 +230,20 @@ void NetDevice::check_rx_chain(const DescriptorChain& chain) const {
 }
 
 ssize_t NetDevice::receive_direct() {
-    Queue& rx = queues_[kRxQueue];
-    const bool mergeable = acked_features_ & bit(VIRTIO_NET_F_MRG_RXBUF);
-    const uint16_t first_avail = rx.next_avail();
+    Active& active = *active_;
+    Queue& rx = active.queues[kRxQueue];
+    const bool mergeable = active.has_feature(VIRTIO_NET_F_MRG_RXBUF);
     rx_chains_.clear();
     rx_iov_.clear();
     uint64_t capacity = 0;
     // Only with room for the largest frame: a read never truncates one.
     while (capacity < kMaxFrame && rx_iov_.size() < kMaxIov && (mergeable || rx_chains_.empty())) {
-        auto chain = rx.pop(*memory_);
+        auto chain = rx.pop(active.memory);
         if (!chain) {
             break;
         }
         check_rx_chain(*chain);
-        ChainWriter writer(*memory_, *chain);
+        ChainWriter writer(active.memory, *chain);
         for (const GuestSlice& slice : writer.slices(chain->writable_bytes())) {
             rx_iov_.push_back({slice.data(), slice.size()});
         }
@@ -249,13 +251,13 @@ ssize_t NetDevice::receive_direct() {
         rx_chains_.push_back(std::move(*chain));
     }
     if (capacity < kMaxFrame || rx_iov_.size() > kMaxIov) {
-        rx.set_next_avail(first_avail);
+        give_back(rx, rx_chains_, 0);
         return kNotTried;
     }
     ssize_t n = backend_->read_frame(rx_iov_);
     if (n <= ssize_t(NetBackend::kVnetHeaderSize)) {
         int error = errno;
-        rx.set_next_avail(first_avail);
+        give_back(rx, rx_chains_, 0);
         errno = error;
         return n;
     }
@@ -265,52 +267,52 @@ ssize_t NetDevice::receive_direct() {
     for (uint64_t covered = 0; covered < uint64_t(n) && used < rx_chains_.size(); ++used) {
         covered += rx_chains_[used].writable_bytes();
     }
+    give_back(rx, rx_chains_, used);
     // num_buffers (the tap leaves it alone), before any of it is used.
-    ChainWriter header(*memory_, rx_chains_.front());
-    header.slices(kNumBuffersOffset);
-    header.write_obj(used);
+    ChainWriter header(active.memory, rx_chains_.front());
+    ChainWriter num_buffers = header.split_at(kNumBuffersOffset);
+    num_buffers.write_obj(used);
     uint64_t remaining = uint64_t(n);
     for (uint16_t i = 0; i < used; ++i) {
         uint32_t length =
             static_cast<uint32_t>(std::min<uint64_t>(remaining, rx_chains_[i].writable_bytes()));
-        rx.add_used(*memory_, rx_chains_[i].head(), length);
+        rx.add_used(active.memory, rx_chains_[i].head(), length);
         remaining -= length;
     }
-    rx.set_next_avail(static_cast<uint16_t>(first_avail + used));
     ++counters_.rx_frames;
     counters_.rx_bytes += uint64_t(n) - NetBackend::kVnetHeaderSize;
     return n;
 }
 
 bool NetDevice::deliver_frame() {
-    Queue& rx = queues_[kRxQueue];
-    const bool mergeable = acked_features_ & bit(VIRTIO_NET_F_MRG_RXBUF);
-    const uint16_t first_avail = rx.next_avail();
+    Active& active = *active_;
+    Queue& rx = active.queues[kRxQueue];
+    const bool mergeable = active.has_feature(VIRTIO_NET_F_MRG_RXBUF);
     rx_chains_.clear();
     uint64_t capacity = 0;
     do {
-        auto chain = rx.pop(*memory_);
+        auto chain = rx.pop(active.memory);
         if (!chain) {
-            rx.set_next_avail(first_avail);  // give them back until enough arrive
+            give_back(rx, rx_chains_, 0);  // until enough arrive
             return false;
         }
         check_rx_chain(*chain);
         capacity += chain->writable_bytes();
         rx_chains_.push_back(std::move(*chain));
-    } while (mergeable && capacity < frame_length_);
+    } while (mergeable && capacity < active.frame_length);
 
-    if (capacity < frame_length_) {
+    if (capacity < active.frame_length) {
         // Without MRG_RXBUF a frame must fit one buffer; the tap only hands
         // out what the negotiated offloads allow, so only a driver that posts
         // buffers smaller than its MTU gets here. The buffer stays posted.
-        rx.set_next_avail(first_avail);
+        give_back(rx, rx_chains_, 0);
         ++counters_.rx_dropped;
         if (!reported_oversize_) {
             reported_oversize_ = true;
             log_warning(
                 "{}: dropping a {}-byte frame: the guest's receive buffer holds "
                 "only {} bytes",
-                name_, frame_length_, capacity);
+                name_, active.frame_length, capacity);
         }
         return true;
     }
@@ -320,19 +322,20 @@ bool NetDevice::deliver_frame() {
     std::memcpy(frame_.data() + kNumBuffersOffset, &buffers, sizeof(buffers));
     size_t offset = 0;
     for (const auto& chain : rx_chains_) {
-        ChainWriter writer(*memory_, chain);
-        size_t length = std::min<uint64_t>(frame_length_ - offset, writer.remaining());
+        ChainWriter writer(active.memory, chain);
+        size_t length = std::min<uint64_t>(active.frame_length - offset, writer.remaining());
         writer.write(std::span<const uint8_t>(frame_.data() + offset, length));
-        rx.add_used(*memory_, chain.head(), static_cast<uint32_t>(length));
+        rx.add_used(active.memory, chain.head(), static_cast<uint32_t>(length));
         offset += length;
     }
     ++counters_.rx_frames;
-    counters_.rx_bytes += frame_length_ - NetBackend::kVnetHeaderSize;
+    counters_.rx_bytes += active.frame_length - NetBackend::kVnetHeaderSize;
     return true;
 }
 
 bool NetDevice::process_tx() {
-    Queue& tx = queues_[kTxQueue];
+    Active& active = *active_;
+    Queue& tx = active.queues[kTxQueue];
     size_t sent = 0;
     bool more = false;
     while (true) {
@@ -340,8 +343,7 @@ bool NetDevice::process_tx() {
             more = true;
             break;
         }
-        const uint16_t before = tx.next_avail();
-        auto chain = tx.pop(*memory_);
+        auto chain = tx.pop(active.memory);
         if (!chain) {
             break;
         }
@@ -360,15 +362,15 @@ bool NetDevice::process_tx() {
         if (length > kMaxFrame || chain->buffers().size() > kMaxIov || !link_up_) {
             ++counters_.tx_dropped;
         } else {
-            ChainReader reader(*memory_, *chain);
+            ChainReader reader(active.memory, *chain);
             tx_iov_.clear();
             for (const GuestSlice& slice : reader.slices(length)) {
                 tx_iov_.push_back({slice.data(), slice.size()});
             }
             ssize_t n = backend_->write_frame(tx_iov_);
             if (n < 0 && errno == EAGAIN) {
-                tx.set_next_avail(before);  // sent again once the tap has room
-                tx_blocked_ = true;
+                tx.give_back(*chain);  // sent again once the tap has room
+                active.tx_blocked = true;
                 break;
             }
             if (n < 0) {
@@ -387,10 +389,10 @@ bool NetDevice::process_tx() {
                 counters_.tx_bytes += length - NetBackend::kVnetHeaderSize;
             }
         }
-        tx.add_used(*memory_, chain->head(), 0);
+        tx.add_used(active.memory, chain->head(), 0);
         ++sent;
     }
-    notify(kTxQueue);
+    active.notify_if_needed(tx);
     return more;
 }
 
@@ -401,8 +403,8 @@ void NetDevice::link_down(const char* operation, int error) {
     link_up_ = false;
     log_warning("{}: tap '{}' failed ({}: {}): link down", name_, backend_->name(), operation,
                 std::strerror(error));
-    if (active() && (acked_features_ & bit(VIRTIO_NET_F_STATUS))) {
-        interrupt_->signal_config_change();
+    if (active_ && active_->has_feature(VIRTIO_NET_F_STATUS)) {
+        active_->interrupt.signal_config_change();
     }
 }
 
@@ -410,12 +412,6 @@ VirtioDevice::Metrics NetDevice::metrics() const {
     return {{"rx_frames", counters_.rx_frames},   {"rx_bytes", counters_.rx_bytes},
             {"rx_dropped", counters_.rx_dropped}, {"tx_frames", counters_.tx_frames},
             {"tx_bytes", counters_.tx_bytes},     {"tx_dropped", counters_.tx_dropped}};
-}
-
-void NetDevice::notify(size_t queue) {
-    if (queues_[queue].needs_notification(*memory_)) {
-        interrupt_->signal_used_queue();
-    }
 }
 
 }  // namespace vmm

@@ -89,7 +89,14 @@ class NetDevice : public VirtioDevice {
     const NetBackend& backend() const { return *backend_; }
 
   private:
-    bool active() const { return memory_ != nullptr; }
+    // The activation, and the running state that lives exactly as long.
+    struct Active : Activation {
+        using Activation::Activation;
+        bool rx_blocked = false;  // a frame is waiting for receive buffers
+        bool tx_blocked = false;  // the tap said EAGAIN; wait until writable
+        size_t frame_length = 0;  // the frame staged in frame_, header first; 0: none
+    };
+
     // Moves frames from the tap to the receive queue; true if the budget ran out.
     bool process_rx();
     // Spreads the staged frame over receive buffers; false (nothing consumed)
@@ -105,7 +112,6 @@ class NetDevice : public VirtioDevice {
     bool process_tx();
     // The tap failed with `error`: the guest sees the link go down.
     void link_down(const char* operation, int error);
-    void notify(size_t queue);
 
     std::unique_ptr<NetBackend> backend_;
     MacAddress mac_;
@@ -116,16 +122,10 @@ class NetDevice : public VirtioDevice {
     bool reported_oversize_ = false;
     bool reported_tx_error_ = false;
 
-    // Activation state.
-    const GuestMemory* memory_ = nullptr;
-    std::span<Queue> queues_;
-    VirtioInterrupt* interrupt_ = nullptr;
-    uint64_t acked_features_ = 0;
-    bool rx_blocked_ = false;  // a frame is waiting for receive buffers
-    bool tx_blocked_ = false;  // the tap said EAGAIN; wait until writable
+    std::optional<Active> active_;  // between activate() and reset()
 
-    std::vector<uint8_t> frame_;  // staged receive frame, header first
-    size_t frame_length_ = 0;     // 0: none staged
+    // Buffers reused from call to call.
+    std::vector<uint8_t> frame_;  // staging for a receive frame (Active::frame_length)
     std::vector<DescriptorChain> rx_chains_;
     std::vector<iovec> rx_iov_;
     bool prefer_direct_ = false;

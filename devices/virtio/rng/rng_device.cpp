@@ -33,17 +33,16 @@ uint64_t RngDevice::offered_features() const {
            (1ull << VIRTIO_F_RING_EVENT_IDX);
 }
 
-void RngDevice::activate(const GuestMemory& memory, uint64_t, std::span<Queue> queues,
-                         VirtioInterrupt& interrupt) {
-    memory_ = &memory;
-    queue_ = &queues[0];
-    interrupt_ = &interrupt;
+void RngDevice::activate(const GuestMemory& memory, uint64_t acked_features,
+                         std::span<Queue> queues, VirtioInterrupt& interrupt) {
+    if (queues.empty()) {
+        throw Error("virtio-rng: activated without its queue");
+    }
+    active_.emplace(memory, acked_features, queues, interrupt);
 }
 
 void RngDevice::reset() {
-    memory_ = nullptr;
-    queue_ = nullptr;
-    interrupt_ = nullptr;
+    active_.reset();
 }
 
 VirtioDevice::Metrics RngDevice::metrics() const {
@@ -51,29 +50,29 @@ VirtioDevice::Metrics RngDevice::metrics() const {
 }
 
 bool RngDevice::process_queue(size_t index) {
-    if (queue_ == nullptr || index != 0) {
+    if (!active_ || index != 0) {
         return false;
     }
+    const GuestMemory& memory = active_->memory;
+    Queue& queue = active_->queues[0];
     bool more = true;
     for (unsigned taken = 0; taken < kMaxChainsPerCall; ++taken) {
-        auto chain = queue_->pop(*memory_);
+        auto chain = queue.pop(memory);
         if (!chain) {
             more = false;
             break;
         }
         // Readable buffers (a driver bug) are skipped; a chain with no
         // writable bytes goes back with length 0.
-        ChainWriter writer(*memory_, *chain);
+        ChainWriter writer(memory, *chain);
         for (const GuestSlice& slice : writer.slices(kMaxBytesPerChain)) {
             fill_random(slice);
         }
-        queue_->add_used(*memory_, chain->head(), static_cast<uint32_t>(writer.bytes_written()));
+        queue.add_used(memory, chain->head(), static_cast<uint32_t>(writer.bytes_written()));
         ++requests_;
         bytes_ += writer.bytes_written();
     }
-    if (queue_->needs_notification(*memory_)) {
-        interrupt_->signal_used_queue();
-    }
+    active_->notify_if_needed(queue);
     return more;
 }
 

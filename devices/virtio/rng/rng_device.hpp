@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -33,9 +34,7 @@ class RngDevice : public VirtioDevice {
     Metrics metrics() const override;
 
   private:
-    const GuestMemory* memory_ = nullptr;
-    Queue* queue_ = nullptr;
-    VirtioInterrupt* interrupt_ = nullptr;
+    std::optional<Activation> active_;  // between activate() and reset()
     uint64_t requests_ = 0;
     uint64_t bytes_ = 0;
 };
