@@ -32,6 +32,29 @@ int64_t BootTrace::elapsed_ns(Event event) const {
     return marks_[static_cast<size_t>(event)].load();
 }
 
+void BootTrace::record_vcpu_setup(const VcpuSetup& setup) {
+    std::lock_guard lock(vcpu_setup_mutex_);
+    vcpu_setup_ = setup;
+}
+
+std::optional<BootTrace::VcpuSetup> BootTrace::vcpu_setup() const {
+    std::lock_guard lock(vcpu_setup_mutex_);
+    return vcpu_setup_;
+}
+
+std::string BootTrace::describe(const VcpuSetup& setup) {
+    int64_t wall_us = (setup.wall_ns + 500) / 1000;
+    int64_t busy_us = (setup.busy_ns + 500) / 1000;
+    int64_t ioctl_us = (setup.ioctl_ns + 500) / 1000;
+    int64_t own_ns = setup.busy_ns - setup.ioctl_ns;
+    double own_per_vcpu_us = setup.vcpus > 0 ? double(own_ns) / 1e3 / setup.vcpus : 0.0;
+    return fmt::format(
+        "vcpu setup: {} vCPUs on {} thread{} in {} us wall: {} us in KVM ioctls + {} us own code "
+        "= {} us thread time; {:.1f} us own code per vCPU",
+        setup.vcpus, setup.threads, setup.threads == 1 ? "" : "s", wall_us, ioctl_us,
+        busy_us - ioctl_us, busy_us, own_per_vcpu_us);
+}
+
 std::string BootTrace::report() const {
     static constexpr const char* kNames[] = {
         "first KVM_RUN", "first serial byte", "boot timer", "exit", "api ready", "instance start"};
@@ -48,6 +71,9 @@ std::string BootTrace::report() const {
         } else {
             out += fmt::format("boot-trace: {:<18} {:10.3f} ms\n", kNames[i], double(ns) / 1e6);
         }
+    }
+    if (auto setup = vcpu_setup()) {
+        out += fmt::format("boot-trace: {}\n", describe(*setup));
     }
     return out;
 }

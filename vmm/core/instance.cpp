@@ -12,6 +12,7 @@
 #include "vmm/api/json_object.hpp"
 #include "vmm/base/error.hpp"
 #include "vmm/core/vm_builder.hpp"
+#include "vmm/kvm/ioctl.hpp"
 
 namespace vmm {
 
@@ -64,6 +65,10 @@ Instance::Instance(LaunchOptions options, BootTrace& trace)
     }
     config_ = options_.config;
     boot_now_ = options_.boot_now;
+    if (options_.config.boot_trace) {
+        // The vCPU step's line splits its time into KVM's and ours.
+        set_ioctl_accounting(true);
+    }
     if (options_.config_file) {
         api::ServiceConfig file_services = load_config_file(*options_.config_file, config_);
         if (file_services.logger) {

@@ -1,13 +1,13 @@
 #include "vmm/kvm/kvm.hpp"
 
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <memory>
 
 #include "vmm/base/error.hpp"
+#include "vmm/kvm/ioctl.hpp"
 #include "vmm/kvm/kvm_abi.hpp"
 #include "vmm/kvm/vm_fd.hpp"
 
@@ -32,7 +32,7 @@ Kvm::Kvm(const std::string& path) {
         throw SystemError(fmt::format("cannot open {}", path), err);
     }
     fd_.reset(fd);
-    int version = ::ioctl(fd_.get(), KVM_GET_API_VERSION, 0);
+    int version = kvm_ioctl(fd_.get(), KVM_GET_API_VERSION, 0);
     if (version < 0) {
         throw Error(fmt::format("{} is not a KVM device (KVM_GET_API_VERSION failed: {})", path,
                                 std::strerror(errno)));
@@ -44,7 +44,7 @@ Kvm::Kvm(const std::string& path) {
 }
 
 int Kvm::check_extension(long capability) const {
-    int result = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, capability);
+    int result = kvm_ioctl(fd_.get(), KVM_CHECK_EXTENSION, capability);
     return result < 0 ? 0 : result;
 }
 
@@ -58,7 +58,7 @@ VmFd Kvm::create_vm() const {
     int fd = -1;
     // KVM_CREATE_VM may fail with EINTR if a signal arrives during creation.
     do {
-        fd = ::ioctl(fd_.get(), KVM_CREATE_VM, 0);
+        fd = kvm_ioctl(fd_.get(), KVM_CREATE_VM, 0);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         throw_errno("KVM_CREATE_VM");
@@ -67,7 +67,7 @@ VmFd Kvm::create_vm() const {
 }
 
 size_t Kvm::vcpu_mmap_size() const {
-    int size = ::ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+    int size = kvm_ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
     if (size <= 0) {
         throw_errno("KVM_GET_VCPU_MMAP_SIZE");
     }
@@ -81,7 +81,7 @@ std::vector<CpuidEntry> Kvm::supported_cpuid() const {
         auto buffer = std::make_unique<uint8_t[]>(bytes);
         auto* header = reinterpret_cast<kvm_abi::CpuidHeader*>(buffer.get());
         header->nent = capacity;
-        if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, buffer.get()) < 0) {
+        if (kvm_ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, buffer.get()) < 0) {
             if (errno == E2BIG) {
                 continue;
             }
@@ -102,13 +102,13 @@ std::vector<CpuidEntry> Kvm::supported_cpuid() const {
 std::vector<uint32_t> Kvm::msr_index_list() const {
     kvm_abi::MsrListHeader probe{0};
     // The first call fails with E2BIG and reports the count.
-    if (::ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, &probe) < 0 && errno != E2BIG) {
+    if (kvm_ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, &probe) < 0 && errno != E2BIG) {
         throw_errno("KVM_GET_MSR_INDEX_LIST");
     }
     uint32_t count = probe.nmsrs;
     std::vector<uint32_t> buffer(1 + count);
     buffer[0] = count;
-    if (::ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, buffer.data()) < 0) {
+    if (kvm_ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, buffer.data()) < 0) {
         throw_errno("KVM_GET_MSR_INDEX_LIST");
     }
     return std::vector<uint32_t>(buffer.begin() + 1,

@@ -1,11 +1,10 @@
 #include "vmm/kvm/vcpu_fd.hpp"
 
-#include <sys/ioctl.h>
-
 #include <cstring>
 #include <memory>
 
 #include "vmm/base/error.hpp"
+#include "vmm/kvm/ioctl.hpp"
 #include "vmm/kvm/kvm_abi.hpp"
 
 namespace vmm {
@@ -14,7 +13,7 @@ namespace {
 
 template <typename T>
 void vcpu_ioctl(int fd, unsigned long request, T* arg, const char* name, uint32_t id) {
-    if (::ioctl(fd, request, arg) < 0) {
+    if (kvm_ioctl(fd, request, arg) < 0) {
         throw_errno(fmt::format("{} (vCPU {})", name, id));
     }
 }
@@ -22,7 +21,7 @@ void vcpu_ioctl(int fd, unsigned long request, T* arg, const char* name, uint32_
 }  // namespace
 
 bool VcpuFd::run() const {
-    if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_RUN, 0) < 0) {
         if (errno == EINTR || errno == EAGAIN) {
             return false;
         }
@@ -52,7 +51,7 @@ void VcpuFd::set_sregs(const kvm_sregs& sregs) const {
 }
 
 uint32_t VcpuFd::tsc_khz() const {
-    int khz = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ);
+    int khz = kvm_ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
     return khz > 0 ? uint32_t(khz) : 0;
 }
 
@@ -92,7 +91,7 @@ std::vector<std::pair<uint32_t, uint64_t>> VcpuFd::get_msrs(
     for (size_t i = 0; i < indices.size(); ++i) {
         raw[i].index = indices[i];
     }
-    int read = ::ioctl(fd_.get(), kvm_abi::kGetMsrs, buffer.get());
+    int read = kvm_ioctl(fd_.get(), kvm_abi::kGetMsrs, buffer.get());
     if (read < 0) {
         throw_errno(fmt::format("KVM_GET_MSRS (vCPU {})", id_));
     }
@@ -160,7 +159,7 @@ void VcpuFd::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) co
         raw[i].index = msrs[i].first;
         raw[i].data = msrs[i].second;
     }
-    int written = ::ioctl(fd_.get(), kvm_abi::kSetMsrs, buffer.get());
+    int written = kvm_ioctl(fd_.get(), kvm_abi::kSetMsrs, buffer.get());
     if (written < 0) {
         throw_errno(fmt::format("KVM_SET_MSRS (vCPU {})", id_));
     }

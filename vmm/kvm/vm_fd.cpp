@@ -1,10 +1,10 @@
 #include "vmm/kvm/vm_fd.hpp"
 
 #include <linux/kvm.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "vmm/base/error.hpp"
+#include "vmm/kvm/ioctl.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 
 namespace vmm {
@@ -17,26 +17,26 @@ void VmFd::set_user_memory_region(uint32_t slot, GuestAddress guest, uint64_t si
     region.guest_phys_addr = guest.value();
     region.memory_size = size;
     region.userspace_addr = host_address;
-    if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
         throw_errno(fmt::format("KVM_SET_USER_MEMORY_REGION (slot {}, {:#x}+{:#x})", slot,
                                 guest.value(), size));
     }
 }
 
 void VmFd::set_tss_address(uint64_t address) const {
-    if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, address) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_SET_TSS_ADDR, address) < 0) {
         throw_errno("KVM_SET_TSS_ADDR");
     }
 }
 
 void VmFd::set_identity_map_address(uint64_t address) const {
-    if (::ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &address) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &address) < 0) {
         throw_errno("KVM_SET_IDENTITY_MAP_ADDR");
     }
 }
 
 void VmFd::create_irqchip() const {
-    if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) {
         throw_errno("KVM_CREATE_IRQCHIP");
     }
 }
@@ -45,7 +45,7 @@ void VmFd::create_pit2() const {
     kvm_pit_config config{};
     // Without this flag the PIT would be a second, speaker-port-less timer source.
     config.flags = KVM_PIT_SPEAKER_DUMMY;
-    if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) {
         throw_errno("KVM_CREATE_PIT2");
     }
 }
@@ -54,7 +54,7 @@ void VmFd::set_irq_line(uint32_t irq, bool level) const {
     kvm_irq_level line{};
     line.irq = irq;
     line.level = level ? 1 : 0;
-    if (::ioctl(fd_.get(), KVM_IRQ_LINE, &line) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_IRQ_LINE, &line) < 0) {
         throw_errno(fmt::format("KVM_IRQ_LINE (irq {})", irq));
     }
 }
@@ -67,7 +67,7 @@ void VmFd::register_ioeventfd(GuestAddress address, uint32_t length, uint64_t va
     ioeventfd.datamatch = value;
     ioeventfd.fd = event_fd;
     ioeventfd.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
-    if (::ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd) < 0) {
         throw_errno(fmt::format("KVM_IOEVENTFD ({:#x} = {})", address.value(), value));
     }
 }
@@ -76,13 +76,13 @@ void VmFd::register_irqfd(int event_fd, uint32_t gsi) const {
     kvm_irqfd irqfd{};
     irqfd.fd = static_cast<uint32_t>(event_fd);
     irqfd.gsi = gsi;
-    if (::ioctl(fd_.get(), KVM_IRQFD, &irqfd) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_IRQFD, &irqfd) < 0) {
         throw_errno(fmt::format("KVM_IRQFD (gsi {})", gsi));
     }
 }
 
 VcpuFd VmFd::create_vcpu(uint32_t id, size_t mmap_size) const {
-    int fd = ::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+    int fd = kvm_ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
     if (fd < 0) {
         throw_errno(fmt::format("KVM_CREATE_VCPU {}", id));
     }
@@ -101,35 +101,35 @@ namespace vmm {
 kvm_irqchip VmFd::get_irqchip(uint32_t chip) const {
     kvm_irqchip state{};
     state.chip_id = chip;
-    if (::ioctl(fd_.get(), KVM_GET_IRQCHIP, &state) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_GET_IRQCHIP, &state) < 0) {
         throw_errno(fmt::format("KVM_GET_IRQCHIP {}", chip));
     }
     return state;
 }
 
 void VmFd::set_irqchip(const kvm_irqchip& state) const {
-    if (::ioctl(fd_.get(), KVM_SET_IRQCHIP, &state) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_SET_IRQCHIP, &state) < 0) {
         throw_errno(fmt::format("KVM_SET_IRQCHIP {}", state.chip_id));
     }
 }
 
 kvm_pit_state2 VmFd::get_pit2() const {
     kvm_pit_state2 state{};
-    if (::ioctl(fd_.get(), KVM_GET_PIT2, &state) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_GET_PIT2, &state) < 0) {
         throw_errno("KVM_GET_PIT2");
     }
     return state;
 }
 
 void VmFd::set_pit2(const kvm_pit_state2& state) const {
-    if (::ioctl(fd_.get(), KVM_SET_PIT2, &state) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_SET_PIT2, &state) < 0) {
         throw_errno("KVM_SET_PIT2");
     }
 }
 
 kvm_clock_data VmFd::get_clock() const {
     kvm_clock_data clock{};
-    if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) {
         throw_errno("KVM_GET_CLOCK");
     }
     return clock;
@@ -139,7 +139,7 @@ void VmFd::set_clock(const kvm_clock_data& clock) const {
     // Only the clock value is restored; the other fields are outputs.
     kvm_clock_data value{};
     value.clock = clock.clock;
-    if (::ioctl(fd_.get(), KVM_SET_CLOCK, &value) < 0) {
+    if (kvm_ioctl(fd_.get(), KVM_SET_CLOCK, &value) < 0) {
         throw_errno("KVM_SET_CLOCK");
     }
 }
