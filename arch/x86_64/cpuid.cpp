@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
+#include <string_view>
 
 #include "vmm/base/error.hpp"
 
@@ -64,15 +66,61 @@ constexpr std::array kFeatures{
     CpuFeature{"kvm_pv_sched_yield", 0x40000001, 0, EAX, 13},
 };
 
+// A feature's place in kFeatures, looked up while compiling: the tables
+// below name features, and the work per VM compares indices, not strings.
+consteval size_t feature_index(std::string_view name) {
+    for (size_t i = 0; i < kFeatures.size(); ++i) {
+        if (name == kFeatures[i].name) {
+            return i;
+        }
+    }
+    throw "no such CPU feature";  // in a constant expression: a compile error
+}
+
 // Features that make no sense once another is gone (Linux's cpuid_deps).
 struct Dependency {
-    const char* feature;
-    const char* requires_feature;
+    size_t feature;
+    size_t requires_feature;
 };
 constexpr std::array kDependencies{
-    Dependency{"avx", "xsave"}, Dependency{"fma", "avx"},      Dependency{"f16c", "avx"},
-    Dependency{"avx2", "avx"},  Dependency{"avx512f", "avx2"}, Dependency{"invpcid", "pcid"},
+    Dependency{feature_index("avx"), feature_index("xsave")},
+    Dependency{feature_index("fma"), feature_index("avx")},
+    Dependency{feature_index("f16c"), feature_index("avx")},
+    Dependency{feature_index("avx2"), feature_index("avx")},
+    Dependency{feature_index("avx512f"), feature_index("avx2")},
+    Dependency{feature_index("invpcid"), feature_index("pcid")},
 };
+
+// What the PVM profile masks. The PV IPI, TLB-flush and yield hypercalls
+// (vmcall) hang secondary CPUs under PVM's emulator: an AP that sends its
+// first IPI that way never gets past the vmcall, and Linux never finishes
+// SMP bring-up.
+constexpr std::array kPvmMasked{
+    feature_index("cx16"),
+    feature_index("xsave"),
+    feature_index("smap"),
+    feature_index("fsgsbase"),
+    feature_index("pcid"),
+    feature_index("invpcid"),
+    feature_index("rdrand"),
+    feature_index("rdseed"),
+    feature_index("rdpid"),
+    feature_index("popcnt"),
+    feature_index("kvm_pv_tlb_flush"),
+    feature_index("kvm_pv_send_ipi"),
+    feature_index("kvm_pv_sched_yield"),
+};
+constexpr size_t kXsave = feature_index("xsave");
+
+// A feature's index in kFeatures (find_cpu_feature() returns pointers into
+// it; anything else is looked up by name).
+size_t index_of(const CpuFeature& feature) {
+    std::less_equal<const CpuFeature*> at_most;
+    if (at_most(kFeatures.data(), &feature) && at_most(&feature, &kFeatures.back())) {
+        return size_t(&feature - kFeatures.data());
+    }
+    return index_of(find_cpu_feature(feature.name));
+}
 
 constexpr uint32_t kHypervisorBit = 1u << 31;  // leaf 1 ECX
 constexpr uint32_t kOsxsaveBit = 1u << 27;     // leaf 1 ECX
@@ -97,14 +145,6 @@ void set_vendor(std::vector<CpuidEntry>& entries, const char vendor[13]) {
             std::memcpy(&e.ebx, vendor, 4);
             std::memcpy(&e.edx, vendor + 4, 4);
             std::memcpy(&e.ecx, vendor + 8, 4);
-        }
-    }
-}
-
-void clear_feature(std::vector<CpuidEntry>& entries, const CpuFeature& feature) {
-    for (auto& e : entries) {
-        if (e.function == feature.leaf && e.index == feature.subleaf) {
-            reg_of(e, feature.reg) &= ~(1u << feature.bit);
         }
     }
 }
@@ -152,43 +192,73 @@ std::vector<const CpuFeature*> parse_cpuid_mask(const std::string& list) {
 }
 
 std::vector<const CpuFeature*> profile_mask(CpuProfile profile) {
-    if (profile == CpuProfile::Host) {
-        return {};
+    std::vector<const CpuFeature*> features;
+    if (profile == CpuProfile::Pvm) {
+        for (size_t index : kPvmMasked) {
+            features.push_back(&kFeatures[index]);
+        }
     }
-    // The PV IPI, TLB-flush and yield hypercalls (vmcall) hang secondary
-    // CPUs under PVM's emulator: an AP that sends its first IPI that way
-    // never gets past the vmcall, and Linux never finishes SMP bring-up.
-    return parse_cpuid_mask(
-        "cx16,xsave,smap,fsgsbase,pcid,invpcid,rdrand,rdseed,rdpid,popcnt,kvm_pv_tlb_flush,"
-        "kvm_pv_send_ipi,kvm_pv_sched_yield");
+    return features;
 }
 
 std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
                                     const CpuidConfig& config, uint32_t vcpu_id,
                                     uint32_t vcpu_count) {
-    std::vector<CpuidEntry> entries = supported;
+    std::vector<CpuidEntry> entries;
+    entries.reserve(supported.size() + 7);  // room for leaves 0xB, 0x1F and the timing leaf
+    entries.assign(supported.begin(), supported.end());
 
-    std::vector<const CpuFeature*> masked = profile_mask(config.profile);
-    masked.insert(masked.end(), config.masked.begin(), config.masked.end());
+    std::array<bool, kFeatures.size()> masked{};
+    if (config.profile == CpuProfile::Pvm) {
+        for (size_t index : kPvmMasked) {
+            masked[index] = true;
+        }
+    }
+    for (const CpuFeature* feature : config.masked) {
+        masked[index_of(*feature)] = true;
+    }
     // Close the mask over dependencies, so no feature survives without its base.
     for (bool changed = true; changed;) {
         changed = false;
-        for (const auto& dep : kDependencies) {
-            const CpuFeature& base = find_cpu_feature(dep.requires_feature);
-            const CpuFeature& child = find_cpu_feature(dep.feature);
-            bool base_masked = std::find(masked.begin(), masked.end(), &base) != masked.end();
-            bool child_masked = std::find(masked.begin(), masked.end(), &child) != masked.end();
-            if (base_masked && !child_masked) {
-                masked.push_back(&child);
+        for (const Dependency& dep : kDependencies) {
+            if (masked[dep.requires_feature] && !masked[dep.feature]) {
+                masked[dep.feature] = true;
                 changed = true;
             }
         }
     }
-    bool xsave_masked = false;
-    for (const CpuFeature* feature : masked) {
-        clear_feature(entries, *feature);
-        xsave_masked |= std::string(feature->name) == "xsave";
+    // The masked bits gathered per register (a handful of them), so each
+    // entry is looked at once.
+    struct RegisterMask {
+        uint32_t leaf, subleaf;
+        int reg;
+        uint32_t bits;
+    };
+    std::array<RegisterMask, kFeatures.size()> clear{};
+    size_t clear_count = 0;
+    for (size_t i = 0; i < kFeatures.size(); ++i) {
+        if (!masked[i]) {
+            continue;
+        }
+        const CpuFeature& f = kFeatures[i];
+        size_t r = 0;
+        while (r < clear_count && (clear[r].leaf != f.leaf || clear[r].subleaf != f.subleaf ||
+                                   clear[r].reg != f.reg)) {
+            ++r;
+        }
+        if (r == clear_count) {
+            clear[clear_count++] = {f.leaf, f.subleaf, f.reg, 0};
+        }
+        clear[r].bits |= 1u << f.bit;
     }
+    for (CpuidEntry& e : entries) {
+        for (size_t r = 0; r < clear_count; ++r) {
+            if (e.function == clear[r].leaf && e.index == clear[r].subleaf) {
+                reg_of(e, clear[r].reg) &= ~clear[r].bits;
+            }
+        }
+    }
+    bool xsave_masked = masked[kXsave];
 
     if (config.profile == CpuProfile::Pvm) {
         // x87 fnclex is used on AMD-vendor CPUs only, and the emulator lacks it.

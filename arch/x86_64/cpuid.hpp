@@ -55,6 +55,8 @@ class CpuidTemplate {
     CpuidTemplate(const std::vector<CpuidEntry>& supported, const CpuidConfig& config,
                   uint32_t vcpu_count);
     std::vector<CpuidEntry> for_vcpu(uint32_t vcpu_id) const;
+    // for_vcpu(0), without the copy.
+    const std::vector<CpuidEntry>& boot_cpu() const { return entries_; }
     // initial_xcr0() of the table (the same for every vCPU).
     uint64_t xcr0() const { return xcr0_; }
 

@@ -33,6 +33,7 @@ HostKvm probe_host(const Kvm& kvm) {
     HostKvm host;
     host.supported_cpuid = kvm.supported_cpuid();
     host.msr_index_list = kvm.msr_index_list();
+    host.initial_msrs = x86::initial_msrs(host.msr_index_list);
     host.pvm = Kvm::host_is_pvm();
     return host;
 }
@@ -115,15 +116,20 @@ BootSetup Platform::setup_boot(const GuestMemory& memory, const BootFiles& files
 
 void Platform::configure_vcpu(const VcpuFd& vcpu, uint32_t id, const BootSetup& boot) {
     if (!cpuid_) {
+        // The boot CPU's call: what every vCPU gets alike, built once.
         x86::CpuidConfig config;
         config.profile = pvm_profile_ ? x86::CpuProfile::Pvm : x86::CpuProfile::Host;
         config.masked = masked_;
         config.tsc_khz = vcpu.tsc_khz();
         cpuid_.emplace(host_.supported_cpuid, config, options_.vcpu_count);
     }
-    vcpu.set_cpuid(cpuid_->for_vcpu(id));
+    if (id == 0) {
+        vcpu.set_cpuid(cpuid_->boot_cpu());
+    } else {
+        vcpu.set_cpuid(cpuid_->for_vcpu(id));
+    }
     x86::setup_xcr0(vcpu, cpuid_->xcr0());
-    x86::setup_msrs(vcpu, host_.msr_index_list);
+    vcpu.set_msrs(host_.initial_msrs);
     // KVM's reset state already has the x87/SSE defaults; the explicit write
     // (about 130 us each here) is kept for the boot CPU only, and the others
     // start from INIT/SIPI with what KVM gives them.

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arch/x86_64/boot.hpp"
@@ -39,6 +40,8 @@ inline constexpr const char* kPvmCmdline =
 struct HostKvm {
     std::vector<CpuidEntry> supported_cpuid;
     std::vector<uint32_t> msr_index_list;
+    // What every vCPU's MSRs start as (x86::initial_msrs), from the list.
+    std::vector<std::pair<uint32_t, uint64_t>> initial_msrs;
     bool pvm = false;  // KVM is PVM: guest code runs under its emulator
 };
 

@@ -80,7 +80,8 @@ void setup_boot_registers(const VcpuFd& vcpu, const BootSetup& setup) {
     vcpu.set_regs(regs);
 }
 
-void setup_msrs(const VcpuFd& vcpu, const std::vector<uint32_t>& supported_msrs) {
+std::vector<std::pair<uint32_t, uint64_t>> initial_msrs(
+    const std::vector<uint32_t>& supported_msrs) {
     constexpr uint64_t kMiscEnableFastStrings = 1;
     constexpr uint64_t kMtrrEnableWriteBack = (1ull << 11) | 6;
     const std::pair<uint32_t, uint64_t> wanted[] = {
@@ -102,7 +103,7 @@ void setup_msrs(const VcpuFd& vcpu, const std::vector<uint32_t>& supported_msrs)
             msrs.push_back(msr);
         }
     }
-    vcpu.set_msrs(msrs);
+    return msrs;
 }
 
 void setup_fpu(const VcpuFd& vcpu) {

@@ -5,7 +5,7 @@ Usage: vcpu_setup_test.py VMM GUESTS CASE
   trace-N[-tT]  the smp guest with N vCPUs (VMM_VCPU_SETUP_THREADS=T when
                 given) comes up and passes; the "vcpu setup" line names N
                 vCPUs and the threads used, and its numbers add up: KVM
-                ioctls + own code = thread time, own code per vCPU = own
+                calls + own code = thread time, own code per vCPU = own
                 code / N; serially the wall time is the thread time.
   emfile-tT     file descriptors run out in the middle of creating 32 vCPUs
                 (RLIMIT_NOFILE): one line, "KVM_CREATE_VCPU <id>: Too many
@@ -22,7 +22,7 @@ import sys
 SKIP = 77
 LINE = re.compile(
     r"^boot-trace: vcpu setup: (?P<vcpus>\d+) vCPUs on (?P<threads>\d+) threads? in "
-    r"(?P<wall>\d+) us wall: (?P<ioctl>\d+) us in KVM ioctls \+ (?P<own>\d+) us own code = "
+    r"(?P<wall>\d+) us wall: (?P<kvm>\d+) us in KVM calls \+ (?P<own>\d+) us own code = "
     r"(?P<busy>\d+) us thread time; (?P<per_vcpu>[\d.]+) us own code per vCPU$", re.M)
 
 
@@ -67,10 +67,10 @@ def trace_case(vmm, guests, n, threads):
     want_threads = 1 if threads is None or n - 1 < 2 else min(threads, n - 1)
     if threads is not None and v["threads"] != want_threads:
         fail(f"{v['threads']} threads used, {want_threads} expected")
-    if v["ioctl"] + v["own"] != v["busy"]:
-        fail("KVM ioctls + own code != thread time")
-    if v["ioctl"] <= 0 or v["wall"] <= 0:
-        fail("no time in KVM ioctls, or none at all")
+    if v["kvm"] + v["own"] != v["busy"]:
+        fail("KVM calls + own code != thread time")
+    if v["kvm"] <= 0 or v["wall"] <= 0:
+        fail("no time in KVM calls, or none at all")
     if abs(v["per_vcpu"] - v["own"] / n) > 0.05 + 1.0 / n:
         fail(f"own code per vCPU {v['per_vcpu']} is not {v['own']} us / {n}")
     if v["threads"] == 1 and v["wall"] != v["busy"]:

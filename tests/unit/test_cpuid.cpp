@@ -353,5 +353,9 @@ TEST_CASE("CpuidTemplate patched per vCPU equals guest_cpuid built for that vCPU
             }
             CHECK(table.xcr0() == initial_xcr0(expected));
         }
+        std::vector<CpuidEntry> boot = guest_cpuid(host, config, 0, count);
+        REQUIRE(table.boot_cpu().size() == boot.size());
+        CHECK(std::memcmp(table.boot_cpu().data(), boot.data(), boot.size() * sizeof(CpuidEntry)) ==
+              0);
     }
 }

@@ -22,34 +22,34 @@ TEST_CASE(
     "[vcpu_setup]") {
     int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     REQUIRE(fd >= 0);
-    bool was_on = vmm::ioctl_accounting();
+    bool was_on = vmm::kvm_accounting();
 
-    vmm::set_ioctl_accounting(false);
-    int64_t before = vmm::thread_ioctl_ns();
+    vmm::set_kvm_accounting(false);
+    int64_t before = vmm::thread_kvm_ns();
     errno = 0;
     CHECK(vmm::kvm_ioctl(fd, KVM_GET_API_VERSION, 0) < 0);
     CHECK(errno == ENOTTY);
-    CHECK(vmm::thread_ioctl_ns() == before);
+    CHECK(vmm::thread_kvm_ns() == before);
 
-    vmm::set_ioctl_accounting(true);
+    vmm::set_kvm_accounting(true);
     errno = 0;
     for (int i = 0; i < 100; ++i) {
         CHECK(vmm::kvm_ioctl(fd, KVM_GET_API_VERSION, 0) < 0);
         CHECK(errno == ENOTTY);
     }
-    int64_t mine = vmm::thread_ioctl_ns() - before;
+    int64_t mine = vmm::thread_kvm_ns() - before;
     CHECK(mine > 0);
     // Another thread's calls count for that thread only.
     int64_t other = 0;
     std::thread([&] {
-        int64_t start = vmm::thread_ioctl_ns();
+        int64_t start = vmm::thread_kvm_ns();
         CHECK(vmm::kvm_ioctl(fd, KVM_GET_API_VERSION, 0) < 0);
-        other = vmm::thread_ioctl_ns() - start;
+        other = vmm::thread_kvm_ns() - start;
     }).join();
     CHECK(other > 0);
-    CHECK(vmm::thread_ioctl_ns() - before == mine);
+    CHECK(vmm::thread_kvm_ns() - before == mine);
 
-    vmm::set_ioctl_accounting(was_on);
+    vmm::set_kvm_accounting(was_on);
     ::close(fd);
 }
 
@@ -60,16 +60,16 @@ TEST_CASE("the vCPU setup line: whole microseconds that add up, own code per vCP
     setup.threads = 2;
     setup.wall_ns = 2'100'400;
     setup.busy_ns = 4'150'600;
-    setup.ioctl_ns = 3'900'400;
+    setup.kvm_ns = 3'900'400;
     CHECK(BootTrace::describe(setup) ==
-          "vcpu setup: 32 vCPUs on 2 threads in 2100 us wall: 3900 us in KVM ioctls + 251 us own "
+          "vcpu setup: 32 vCPUs on 2 threads in 2100 us wall: 3900 us in KVM calls + 251 us own "
           "code = 4151 us thread time; 7.8 us own code per vCPU");
     setup.vcpus = 1;
     setup.threads = 1;
     setup.wall_ns = setup.busy_ns = 1'499;
-    setup.ioctl_ns = 501;
+    setup.kvm_ns = 501;
     CHECK(BootTrace::describe(setup) ==
-          "vcpu setup: 1 vCPUs on 1 thread in 1 us wall: 1 us in KVM ioctls + 0 us own code = 1 "
+          "vcpu setup: 1 vCPUs on 1 thread in 1 us wall: 1 us in KVM calls + 0 us own code = 1 "
           "us thread time; 1.0 us own code per vCPU");
 }
 
@@ -79,10 +79,10 @@ TEST_CASE("the boot trace reports the vCPU setup once recorded", "[vcpu_setup][b
     BootTrace::VcpuSetup setup;
     setup.vcpus = 8;
     setup.wall_ns = setup.busy_ns = 800'000;
-    setup.ioctl_ns = 700'000;
+    setup.kvm_ns = 700'000;
     trace.record_vcpu_setup(setup);
     CHECK_THAT(trace.report(),
                Catch::Contains("boot-trace: vcpu setup: 8 vCPUs on 1 thread in 800 us wall: 700 "
-                               "us in KVM ioctls + 100 us own code = 800 us thread time; 12.5 us "
+                               "us in KVM calls + 100 us own code = 800 us thread time; 12.5 us "
                                "own code per vCPU\n"));
 }

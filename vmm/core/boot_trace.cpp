@@ -45,14 +45,14 @@ std::optional<BootTrace::VcpuSetup> BootTrace::vcpu_setup() const {
 std::string BootTrace::describe(const VcpuSetup& setup) {
     int64_t wall_us = (setup.wall_ns + 500) / 1000;
     int64_t busy_us = (setup.busy_ns + 500) / 1000;
-    int64_t ioctl_us = (setup.ioctl_ns + 500) / 1000;
-    int64_t own_ns = setup.busy_ns - setup.ioctl_ns;
+    int64_t kvm_us = (setup.kvm_ns + 500) / 1000;
+    int64_t own_ns = setup.busy_ns - setup.kvm_ns;
     double own_per_vcpu_us = setup.vcpus > 0 ? double(own_ns) / 1e3 / setup.vcpus : 0.0;
     return fmt::format(
-        "vcpu setup: {} vCPUs on {} thread{} in {} us wall: {} us in KVM ioctls + {} us own code "
+        "vcpu setup: {} vCPUs on {} thread{} in {} us wall: {} us in KVM calls + {} us own code "
         "= {} us thread time; {:.1f} us own code per vCPU",
-        setup.vcpus, setup.threads, setup.threads == 1 ? "" : "s", wall_us, ioctl_us,
-        busy_us - ioctl_us, busy_us, own_per_vcpu_us);
+        setup.vcpus, setup.threads, setup.threads == 1 ? "" : "s", wall_us, kvm_us,
+        busy_us - kvm_us, busy_us, own_per_vcpu_us);
 }
 
 std::string BootTrace::report() const {

@@ -35,21 +35,22 @@ class BootTrace {
 
     // The builder's vCPU step (create and configure every vCPU): its wall
     // time, and the time of the threads that did it, summed, split into
-    // KVM's ioctls (vmm/kvm/ioctl.hpp) and the rest, our own code. Reported
-    // once recorded, as one line (see report()).
+    // calls into KVM (its ioctls and the run-area mmaps, vmm/kvm/ioctl.hpp)
+    // and the rest, our own code. Reported once recorded, as one line (see
+    // report()).
     struct VcpuSetup {
         uint32_t vcpus = 0;
         uint32_t threads = 1;
         int64_t wall_ns = 0;
-        int64_t busy_ns = 0;   // summed over the threads: ioctls + own code
-        int64_t ioctl_ns = 0;  // summed over the threads
+        int64_t busy_ns = 0;  // summed over the threads: KVM calls + own code
+        int64_t kvm_ns = 0;   // summed over the threads
     };
     void record_vcpu_setup(const VcpuSetup& setup);
     std::optional<VcpuSetup> vcpu_setup() const;
     // The report's vCPU setup line, without the "boot-trace: " prefix:
     //   vcpu setup: 32 vCPUs on 2 threads in 2100 us wall: 3900 us in KVM
-    //   ioctls + 250 us own code = 4150 us thread time; 7.8 us own code per vCPU
-    // (one line). Whole microseconds, own code = thread time - ioctls.
+    //   calls + 250 us own code = 4150 us thread time; 7.8 us own code per vCPU
+    // (one line). Whole microseconds, own code = thread time - KVM calls.
     static std::string describe(const VcpuSetup& setup);
 
     static int64_t now_ns();

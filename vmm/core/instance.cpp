@@ -67,7 +67,7 @@ Instance::Instance(LaunchOptions options, BootTrace& trace)
     boot_now_ = options_.boot_now;
     if (options_.config.boot_trace) {
         // The vCPU step's line splits its time into KVM's and ours.
-        set_ioctl_accounting(true);
+        set_kvm_accounting(true);
     }
     if (options_.config_file) {
         api::ServiceConfig file_services = load_config_file(*options_.config_file, config_);
@@ -95,6 +95,9 @@ Instance::Instance(LaunchOptions options, BootTrace& trace)
 Instance::~Instance() = default;
 
 int Instance::run() {
+    // Process-wide, once, before any vCPU exists (not in the builder's
+    // vCPU step: nothing in it is per VM).
+    Vcpu::install_kick_handler();
     loop_.on_termination_signal([this](int signal_number) {
         std::string reason = fmt::format("received SIG{}", ::sigabbrev_np(signal_number));
         if (machine_) {

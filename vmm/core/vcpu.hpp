@@ -37,7 +37,8 @@ class Vcpu {
 
     const VcpuFd& fd() const { return fd_; }
 
-    // Installs the (empty) handler of the kick signal; once per process.
+    // Installs the (empty) handler of the kick signal; once per process,
+    // before the first VM is built (Instance::run()).
     static void install_kick_handler();
 
     void start();

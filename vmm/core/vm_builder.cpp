@@ -231,12 +231,11 @@ void MachineBuilder::devices(MachineInputs& inputs) {
 }
 
 // Every vCPU, the boot CPU first; none runs before Machine::start(). With
-// --boot-trace, the time it took, split into KVM's ioctls and our own code.
+// --boot-trace, the time it took, split into calls into KVM and our own code.
 void MachineBuilder::vcpus(const arch::BootSetup& boot) {
     int64_t start = BootTrace::now_ns();
-    int64_t start_ioctl = thread_ioctl_ns();
+    int64_t start_kvm = thread_kvm_ns();
 
-    Vcpu::install_kick_handler();
     Vcpu::Context context{m_.pio_bus_, m_.mmio_bus_, *m_.memory_, m_.stop_, m_.trace_};
     for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
         VcpuFd fd = m_.kvm_->vm->create_vcpu(id, m_.kvm_->vcpu_mmap_size);
@@ -247,7 +246,7 @@ void MachineBuilder::vcpus(const arch::BootSetup& boot) {
     BootTrace::VcpuSetup setup;
     setup.vcpus = config_.vcpu_count;
     setup.wall_ns = setup.busy_ns = BootTrace::now_ns() - start;
-    setup.ioctl_ns = thread_ioctl_ns() - start_ioctl;
+    setup.kvm_ns = thread_kvm_ns() - start_kvm;
     m_.trace_.record_vcpu_setup(setup);
 }
 

@@ -4,7 +4,7 @@
 
 namespace vmm {
 
-namespace ioctl_detail {
+namespace kvm_detail {
 
 std::atomic<bool> accounting{false};
 
@@ -22,18 +22,18 @@ void add_thread_ns(int64_t ns) {
     thread_ns += ns;
 }
 
-}  // namespace ioctl_detail
+}  // namespace kvm_detail
 
-void set_ioctl_accounting(bool on) {
-    ioctl_detail::accounting.store(on, std::memory_order_relaxed);
+void set_kvm_accounting(bool on) {
+    kvm_detail::accounting.store(on, std::memory_order_relaxed);
 }
 
-bool ioctl_accounting() {
-    return ioctl_detail::accounting.load(std::memory_order_relaxed);
+bool kvm_accounting() {
+    return kvm_detail::accounting.load(std::memory_order_relaxed);
 }
 
-int64_t thread_ioctl_ns() {
-    return ioctl_detail::thread_ns;
+int64_t thread_kvm_ns() {
+    return kvm_detail::thread_ns;
 }
 
 }  // namespace vmm

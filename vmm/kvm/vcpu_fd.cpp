@@ -18,6 +18,21 @@ void vcpu_ioctl(int fd, unsigned long request, T* arg, const char* name, uint32_
     }
 }
 
+// A zeroed struct that ends in a flexible array (a Header, then `count`
+// Entries), passed to `use`: on the stack up to kStackEntries (the vCPU
+// setup's CPUID and MSR writes, once per vCPU), on the heap beyond.
+template <typename Header, typename Entry, size_t kStackEntries, typename Use>
+auto with_flex_buffer(size_t count, Use&& use) {
+    size_t bytes = sizeof(Header) + count * sizeof(Entry);
+    if (count <= kStackEntries) {
+        alignas(8) uint8_t stack[sizeof(Header) + kStackEntries * sizeof(Entry)];
+        std::memset(stack, 0, bytes);
+        return use(stack);
+    }
+    auto heap = std::make_unique<uint8_t[]>(bytes);  // zeroed
+    return use(heap.get());
+}
+
 }  // namespace
 
 bool VcpuFd::run() const {
@@ -131,35 +146,37 @@ void VcpuFd::set_fpu(const kvm_fpu& fpu) const {
 }
 
 void VcpuFd::set_cpuid(const std::vector<CpuidEntry>& entries) const {
-    size_t bytes = sizeof(kvm_abi::CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2);
-    auto buffer = std::make_unique<uint8_t[]>(bytes);  // zeroed
-    auto* header = reinterpret_cast<kvm_abi::CpuidHeader*>(buffer.get());
-    header->nent = static_cast<uint32_t>(entries.size());
-    auto* raw = reinterpret_cast<kvm_cpuid_entry2*>(buffer.get() + sizeof(*header));
-    for (size_t i = 0; i < entries.size(); ++i) {
-        const auto& e = entries[i];
-        raw[i].function = e.function;
-        raw[i].index = e.index;
-        raw[i].flags = e.flags;
-        raw[i].eax = e.eax;
-        raw[i].ebx = e.ebx;
-        raw[i].ecx = e.ecx;
-        raw[i].edx = e.edx;
-    }
-    vcpu_ioctl(fd_.get(), kvm_abi::kSetCpuid2, buffer.get(), "KVM_SET_CPUID2", id_);
+    with_flex_buffer<kvm_abi::CpuidHeader, kvm_cpuid_entry2, 128>(
+        entries.size(), [&](uint8_t* buffer) {
+            auto* header = reinterpret_cast<kvm_abi::CpuidHeader*>(buffer);
+            header->nent = static_cast<uint32_t>(entries.size());
+            auto* raw = reinterpret_cast<kvm_cpuid_entry2*>(buffer + sizeof(*header));
+            for (size_t i = 0; i < entries.size(); ++i) {
+                const auto& e = entries[i];
+                raw[i].function = e.function;
+                raw[i].index = e.index;
+                raw[i].flags = e.flags;
+                raw[i].eax = e.eax;
+                raw[i].ebx = e.ebx;
+                raw[i].ecx = e.ecx;
+                raw[i].edx = e.edx;
+            }
+            vcpu_ioctl(fd_.get(), kvm_abi::kSetCpuid2, buffer, "KVM_SET_CPUID2", id_);
+        });
 }
 
 void VcpuFd::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const {
-    size_t bytes = sizeof(kvm_abi::MsrsHeader) + msrs.size() * sizeof(kvm_msr_entry);
-    auto buffer = std::make_unique<uint8_t[]>(bytes);  // zeroed
-    auto* header = reinterpret_cast<kvm_abi::MsrsHeader*>(buffer.get());
-    header->nmsrs = static_cast<uint32_t>(msrs.size());
-    auto* raw = reinterpret_cast<kvm_msr_entry*>(buffer.get() + sizeof(*header));
-    for (size_t i = 0; i < msrs.size(); ++i) {
-        raw[i].index = msrs[i].first;
-        raw[i].data = msrs[i].second;
-    }
-    int written = kvm_ioctl(fd_.get(), kvm_abi::kSetMsrs, buffer.get());
+    int written =
+        with_flex_buffer<kvm_abi::MsrsHeader, kvm_msr_entry, 32>(msrs.size(), [&](uint8_t* buffer) {
+            auto* header = reinterpret_cast<kvm_abi::MsrsHeader*>(buffer);
+            header->nmsrs = static_cast<uint32_t>(msrs.size());
+            auto* raw = reinterpret_cast<kvm_msr_entry*>(buffer + sizeof(*header));
+            for (size_t i = 0; i < msrs.size(); ++i) {
+                raw[i].index = msrs[i].first;
+                raw[i].data = msrs[i].second;
+            }
+            return kvm_ioctl(fd_.get(), kvm_abi::kSetMsrs, buffer);
+        });
     if (written < 0) {
         throw_errno(fmt::format("KVM_SET_MSRS (vCPU {})", id_));
     }

@@ -1,7 +1,6 @@
 #include "vmm/kvm/vm_fd.hpp"
 
 #include <linux/kvm.h>
-#include <sys/mman.h>
 
 #include "vmm/base/error.hpp"
 #include "vmm/kvm/ioctl.hpp"
@@ -87,7 +86,7 @@ VcpuFd VmFd::create_vcpu(uint32_t id, size_t mmap_size) const {
         throw_errno(fmt::format("KVM_CREATE_VCPU {}", id));
     }
     UniqueFd vcpu(fd);
-    void* run = ::mmap(nullptr, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* run = kvm_mmap(fd, mmap_size);
     if (run == MAP_FAILED) {
         throw_errno(fmt::format("mmap of vCPU {} run area", id));
     }
