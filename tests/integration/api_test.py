@@ -474,8 +474,11 @@ def case_abuse(vmm, guests, tmp, schemas):
         stop.set()
         assert not dripper.is_alive(), "the slowloris connection was never closed"
         assert v.proc.poll() is None, "the VMM exited"
-        v.proc.stdin.write(b"still-alive\n")
-        v.proc.stdin.flush()
+        try:
+            v.proc.stdin.write(b"still-alive\n")
+            v.proc.stdin.flush()
+        except BrokenPipeError:
+            raise AssertionError("the VMM exited: " + v.output()[-500:])
         assert v.wait_output("echo: still-alive"), "the guest stopped echoing: " + v.output()[-500:]
         assert v.proc.wait(timeout=10) == 0, v.output()[-500:]
         print(f"{count} concurrent clients served in {elapsed:.2f} s")
