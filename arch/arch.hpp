@@ -14,7 +14,9 @@
 //                                    virtio-mmio window go
 //   platform.setup_boot(memory, files, request)   kernel, initrd, command
 //                                    line, firmware tables
-//   platform.configure_vcpu(fd, id, boot)         every vCPU, boot CPU first
+//   platform.configure_vcpu(fd, id, boot)         every vCPU, boot CPU first;
+//                                    the others after it, possibly on
+//                                    several threads at once
 // and while the VM is paused: save/restore of every vCPU and the VM.
 #pragma once
 

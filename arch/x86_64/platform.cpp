@@ -116,7 +116,8 @@ BootSetup Platform::setup_boot(const GuestMemory& memory, const BootFiles& files
 
 void Platform::configure_vcpu(const VcpuFd& vcpu, uint32_t id, const BootSetup& boot) {
     if (!cpuid_) {
-        // The boot CPU's call: what every vCPU gets alike, built once.
+        // The boot CPU's call, before any other (they may then run on
+        // several threads): what every vCPU gets alike, built once.
         x86::CpuidConfig config;
         config.profile = pvm_profile_ ? x86::CpuProfile::Pvm : x86::CpuProfile::Host;
         config.masked = masked_;

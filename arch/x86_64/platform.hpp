@@ -92,7 +92,9 @@ class Platform {
                          const BootRequest& request) const;
 
     // CPUID, XCR0, MSRs, FPU, LAPIC; the boot CPU's registers for the entry.
-    // The CPUID table is built at the first call and patched per vCPU after.
+    // The boot CPU (id 0) comes first: its call builds the CPUID table,
+    // patched per vCPU after. Once it returned, calls for the other ids may
+    // run concurrently, from several threads: they only read.
     void configure_vcpu(const VcpuFd& vcpu, uint32_t id, const BootSetup& boot);
 
     // While every vCPU is out of KVM_RUN (see vmm/core/vcpu.hpp).
