@@ -5,6 +5,7 @@
 
 #include "vmm/base/error.hpp"
 #include "vmm/core/stop_request.hpp"
+#include "vmm/seccomp/default_filters.hpp"
 
 namespace vmm {
 
@@ -104,6 +105,15 @@ CliResult parse_command_line(int argc, char** argv) {
     app.add_flag("--boot-trace", config.boot_trace,
                  "Print the time from VMM start to each boot milestone on exit");
     app.add_flag("-v,--verbose", config.verbose, "Report host details and why the VM stopped");
+    bool no_seccomp = false, print_seccomp = false;
+    std::string seccomp_filter;
+    app.add_flag("--no-seccomp", no_seccomp,
+                 "Run without seccomp filters (by default each thread gets its own allowlist)");
+    app.add_option("--seccomp-filter", seccomp_filter,
+                   "Use these seccomp filters instead of the built-in ones: Firecracker's "
+                   "seccompiler JSON, with \"vmm\" and \"vcpu\" (and \"api\") thread kinds");
+    app.add_flag("--print-seccomp-filter", print_seccomp,
+                 "Print the built-in seccomp filters in the --seccomp-filter format and exit");
 
     try {
         app.parse(argc, argv);
@@ -123,6 +133,20 @@ CliResult parse_command_line(int argc, char** argv) {
         fmt::print(stderr, "vmm: error: {} (see --help)\n", message);
         return CliResult{std::nullopt, exit_status::kUsage};
     };
+    if (print_seccomp) {
+        fmt::print("{}", seccomp::to_json(seccomp::default_filters()));
+        return {std::nullopt, 0};
+    }
+    if (no_seccomp && app.count("--seccomp-filter") > 0) {
+        return usage_error("--no-seccomp and --seccomp-filter contradict each other");
+    }
+    if (app.count("--seccomp-filter") > 0 && seccomp_filter.empty()) {
+        return usage_error("--seccomp-filter: the path is empty");
+    }
+    launch.seccomp = !no_seccomp;
+    if (!seccomp_filter.empty()) {
+        launch.seccomp_filter = seccomp_filter;
+    }
     if (!config.kernel_path.empty() && !config_file.empty()) {
         return usage_error("--kernel and --config-file both say what to boot: give one");
     }

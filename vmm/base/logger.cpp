@@ -88,6 +88,7 @@ void Logger::configure(const LoggerConfig& config) {
     }
     std::lock_guard lock(mutex_);
     file_ = std::move(file);
+    file_fd_.store(file_.valid() ? file_.get() : -1, std::memory_order_relaxed);
     show_level_ = config.show_level;
     show_log_origin_ = config.show_log_origin;
     module_ = config.module.value_or("");

@@ -66,6 +66,9 @@ class Logger {
 
     uint64_t lines_written() const { return written_.load(std::memory_order_relaxed); }
     uint64_t lines_dropped() const { return dropped_.load(std::memory_order_relaxed); }
+    // The log file's descriptor (-1: stderr), for a last line from a signal
+    // handler, which may take no lock.
+    int file_fd() const { return file_fd_.load(std::memory_order_relaxed); }
 
   private:
     Logger() = default;
@@ -75,6 +78,7 @@ class Logger {
     std::atomic<bool> has_module_{false};
     std::atomic<uint64_t> written_{0};
     std::atomic<uint64_t> dropped_{0};
+    std::atomic<int> file_fd_{-1};
 
     mutable std::mutex mutex_;  // guards everything below and each write(2)
     UniqueFd file_;             // not valid: stderr

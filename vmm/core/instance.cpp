@@ -2,6 +2,9 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <fstream>
 #include <sstream>
@@ -13,6 +16,8 @@
 #include "vmm/base/error.hpp"
 #include "vmm/core/vm_builder.hpp"
 #include "vmm/kvm/ioctl.hpp"
+#include "vmm/seccomp/builtin_programs.hpp"
+#include "vmm/seccomp/violation_report.hpp"
 
 namespace vmm {
 
@@ -86,6 +91,13 @@ Instance::Instance(LaunchOptions options, BootTrace& trace)
     if (services_.metrics) {
         configure_metrics(*services_.metrics);
     }
+    if (options_.seccomp) {
+        // Compiled now, so a bad filter file is an error before anything runs.
+        seccomp_ = std::make_unique<seccomp::ThreadFilters>(
+            options_.seccomp_filter
+                ? seccomp::ThreadFilters::from_file(*options_.seccomp_filter)
+                : seccomp::ThreadFilters::built_in(seccomp::builtin_programs()));
+    }
     router_ = std::make_unique<api::ApiRouter>(*this, options_.instance_id);
     if (boot_now_) {
         validate_config(config_);
@@ -98,6 +110,9 @@ int Instance::run() {
     // Process-wide, once, before any vCPU exists (not in the builder's
     // vCPU step: nothing in it is per VM).
     Vcpu::install_kick_handler();
+    if (seccomp_) {
+        seccomp::install_violation_handler(seccomp::builtin_programs().syscall_names);
+    }
     loop_.on_termination_signal([this](int signal_number) {
         std::string reason = fmt::format("received SIG{}", ::sigabbrev_np(signal_number));
         if (machine_) {
@@ -163,6 +178,13 @@ int Instance::run() {
         } catch (const Error&) {
         }
     }
+    if (machine_->vcpus_abandoned()) {
+        // A vCPU thread still in KVM_RUN would touch the VM's memory during
+        // teardown: end the process, and that thread, here.
+        machine_->release_terminal();
+        std::fflush(nullptr);
+        ::_exit(status);
+    }
     return status;
 }
 
@@ -197,7 +219,7 @@ void Instance::start() {
     // API client that fixes its input keeps the empty VM made ahead.
     MachineInputs inputs(config_);
     auto machine = build_machine(config_, std::move(inputs), std::move(empty_vm_), trace_, loop_);
-    machine->start();
+    machine->start(seccomp_.get());
     machine_ = std::move(machine);
     lifecycle_.start("InstanceStart");
 }

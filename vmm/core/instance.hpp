@@ -58,6 +58,7 @@ class Instance final : public api::VmmControl {
     // reference, so it never changes after.
     VmConfig config_;
     VmLifecycle lifecycle_;
+    std::unique_ptr<seccomp::ThreadFilters> seccomp_;  // null with --no-seccomp
     std::unique_ptr<Machine> machine_;
     // Made while the API waits for InstanceStart (see EmptyVm).
     std::unique_ptr<EmptyVm> empty_vm_;

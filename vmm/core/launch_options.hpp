@@ -19,8 +19,10 @@ struct LaunchOptions {
     std::optional<std::string> api_socket;   // --api-sock: serve the API there
     std::string instance_id = "anonymous-instance";
     size_t max_payload_bytes = 51200;
-    std::optional<LoggerConfig> logger;       // --log-path, --level, ...
-    std::optional<std::string> metrics_path;  // --metrics-path
+    std::optional<LoggerConfig> logger;         // --log-path, --level, ...
+    std::optional<std::string> metrics_path;    // --metrics-path
+    bool seccomp = true;                        // off with --no-seccomp
+    std::optional<std::string> seccomp_filter;  // --seccomp-filter: not the built-in ones
 };
 
 }  // namespace vmm

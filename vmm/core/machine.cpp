@@ -8,6 +8,13 @@
 
 namespace vmm {
 
+namespace {
+
+// How long a stopped VM waits for each vCPU thread to leave KVM_RUN.
+constexpr std::chrono::milliseconds kVcpuStopLimit{2000};
+
+}  // namespace
+
 MachineInputs::MachineInputs(const VmConfig& config)
     : boot(config.kernel_path, config.initrd_path) {
     for (const DriveConfig& drive : config.drives) {
@@ -35,8 +42,15 @@ Machine::~Machine() {
         vcpu->kick();
     }
     for (auto& vcpu : vcpus_) {
-        vcpu->join();
+        if (!vcpus_abandoned_) {
+            vcpu->join();
+        }
     }
+}
+
+void Machine::release_terminal() {
+    console_input_.reset();
+    terminal_.reset();
 }
 
 void Machine::pause() {
@@ -128,7 +142,7 @@ std::vector<std::pair<std::string, VirtioDevice::Metrics>> Machine::device_metri
     return all;
 }
 
-void Machine::start() {
+void Machine::start(const seccomp::ThreadFilters* filters) {
     // Said once the VM is built, so that bad input still gets a one-line error.
     for (const std::string& note : platform_->host_notes()) {
         log_info("{}", note);
@@ -158,14 +172,29 @@ void Machine::start() {
     }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     for (auto& vcpu : vcpus_) {
-        vcpu->start();
+        vcpu->start(filters, guest_entry_);
     }
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    if (filters != nullptr) {
+        try {
+            // After the vCPU threads exist, so they do not inherit it.
+            filters->install(seccomp::ThreadKind::Vmm);
+        } catch (const Error& e) {
+            stop_.request(exit_status::kError, e.what(), true);
+        }
+    }
+    guest_entry_.count_down();
 }
 
 int Machine::finish() {
     for (auto& vcpu : vcpus_) {
-        vcpu->join();
+        if (!vcpu->join_within(kVcpuStopLimit)) {
+            log_warning(
+                "vCPU {} did not leave KVM_RUN within {} ms of the stop (the host's KVM "
+                "ignored every kick); ending without it",
+                vcpu->fd().id(), kVcpuStopLimit.count());
+            vcpus_abandoned_ = true;
+        }
     }
     trace_.mark(BootTrace::Event::Exit);
     if (config_.verbose) {

@@ -5,6 +5,7 @@
 // this class's.
 #pragma once
 
+#include <latch>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,7 @@
 #include "vmm/core/vcpu.hpp"
 #include "vmm/core/virtio_io_dispatcher.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/seccomp/thread_filters.hpp"
 
 namespace vmm {
 
@@ -53,12 +55,19 @@ class Machine {
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
 
-    // Takes the console, starts the devices and the vCPU threads. When the VM
-    // stops (guest, signal, error), the loop is stopped.
-    void start();
+    // Takes the console, starts the devices and the vCPU threads. With
+    // filters, each vCPU thread installs its own, then this (main) thread its
+    // own, and only then does any vCPU enter the guest. When the VM stops
+    // (guest, signal, error), the loop is stopped.
+    void start(const seccomp::ThreadFilters* filters);
     // After the loop returned: joins every vCPU thread and returns the
-    // process exit status.
+    // process exit status. A vCPU thread that never leaves KVM_RUN is left
+    // behind (vcpus_abandoned()): the process must then end with _exit,
+    // since the thread still uses the VM's memory and run area.
     int finish();
+    bool vcpus_abandoned() const { return vcpus_abandoned_; }
+    // Gives the terminal back (cooked mode) before such an _exit.
+    void release_terminal();
     // A stop request from outside the guest (a signal, the API); `error`
     // marks a failure whose reason must reach the user.
     void request_stop(int status, std::string reason, bool error = false);
@@ -103,6 +112,8 @@ class Machine {
     std::shared_ptr<I8042> i8042_;  // null where the platform has none
     std::unique_ptr<VirtioIoDispatcher> virtio_;
     ConsoleDevice* virtio_console_ = nullptr;  // owned by its transport
+    // Opened by start() once every thread is filtered; outlives the vCPUs.
+    std::latch guest_entry_{1};
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     // Saved by pause(), written back by resume().
     std::optional<arch::VmState> vm_state_;
@@ -112,6 +123,7 @@ class Machine {
     std::unique_ptr<ConsoleInput> console_input_;
     std::unique_ptr<boost::asio::signal_set> resize_signals_;
     bool paused_ = false;
+    bool vcpus_abandoned_ = false;
 };
 
 }  // namespace vmm

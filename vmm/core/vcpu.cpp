@@ -59,11 +59,9 @@ void Vcpu::install_kick_handler() {
     }
 }
 
-void Vcpu::start() {
+void Vcpu::start(const seccomp::ThreadFilters* filters, std::latch& guest_entry) {
     running_ = true;
-    thread_ = std::thread([this] { run_loop(); });
-    std::string name = fmt::format("vcpu{}", fd_.id());
-    pthread_setname_np(thread_.native_handle(), name.c_str());
+    thread_ = std::thread([this, filters, &guest_entry] { run_loop(filters, guest_entry); });
 }
 
 void Vcpu::kick() {
@@ -90,6 +88,12 @@ void Vcpu::wait_paused() {
     std::unique_lock lock(pause_mutex_);
     while (!paused_ && running_.load() && !context_.exit.requested()) {
         pause_cv_.wait_for(lock, kPauseWaitSlice);
+        if (!paused_) {
+            // The first kick may have been lost (join_within() says how).
+            lock.unlock();
+            kick();
+            lock.lock();
+        }
     }
 }
 
@@ -122,8 +126,29 @@ void Vcpu::join() {
     }
 }
 
-void Vcpu::run_loop() {
+bool Vcpu::join_within(std::chrono::milliseconds limit) {
+    // A kick can be lost: a PVM host was seen to leave a halted vCPU in
+    // KVM_RUN through any number of signals. Kick again while waiting.
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (running_.load() && std::chrono::steady_clock::now() < deadline) {
+        kick();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (running_.load()) {
+        return false;
+    }
+    join();
+    return true;
+}
+
+void Vcpu::run_loop(const seccomp::ThreadFilters* filters, std::latch& guest_entry) {
     try {
+        // Named here, not by the creator: the filter's reports use the name.
+        pthread_setname_np(pthread_self(), fmt::format("vcpu{}", fd_.id()).c_str());
+        if (filters != nullptr) {
+            filters->install(seccomp::ThreadKind::Vcpu);
+        }
+        guest_entry.wait();
         while (!context_.exit.requested()) {
             context_.trace.mark(BootTrace::Event::FirstKvmRun);
             if (!fd_.run()) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <latch>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "vmm/core/stop_request.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/seccomp/thread_filters.hpp"
 
 namespace vmm {
 
@@ -41,10 +43,15 @@ class Vcpu {
     // before the first VM is built (Instance::run()).
     static void install_kick_handler();
 
-    void start();
+    // The thread installs the vCPU filter (when there are filters), then
+    // waits for `guest_entry` before its first KVM_RUN.
+    void start(const seccomp::ThreadFilters* filters, std::latch& guest_entry);
     // Makes KVM_RUN return now or at its next entry; safe from any thread.
     void kick();
     void join();
+    // Joins once the thread left KVM_RUN, kicking it again meanwhile; false
+    // (thread left running) if it did not within `limit`.
+    bool join_within(std::chrono::milliseconds limit);
 
     // Pausing, from any thread but this vCPU's: request_pause() kicks the
     // thread out of KVM_RUN, where it waits; wait_paused() returns once it
@@ -57,7 +64,7 @@ class Vcpu {
     void resume();
 
   private:
-    void run_loop();
+    void run_loop(const seccomp::ThreadFilters* filters, std::latch& guest_entry);
     // Handles one exit; false when the vCPU must stop.
     bool handle_exit();
     void handle_io();
