@@ -18,7 +18,7 @@
  * x2APIC ID, not the level types, shifts, counts and other subleaves),
  * mptable_ignore_count=1 (tolerate a wrong entry count in the MP table
  * header: QEMU microvm's qboot leaves it 0), exit_from_last=1,
- * ap_timeout_ms=N (1000), exit_wait_ms=N (2000: how long the BSP waits for
+ * ap_timeout_ms=N (5000), exit_wait_ms=N (2000: how long the BSP waits for
  * the VM to stop after the last CPU wrote the status), exit_via=mmio (as in
  * every guest), poweroff=acpi (after a PASS, power off the way Linux does
  * on a hardware-reduced ACPI machine instead of writing the exit port: the

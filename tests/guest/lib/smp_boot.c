@@ -299,7 +299,9 @@ int smp_start_aps(int n, ap_fn_t fn, const char *who, int wait_done)
     PARAM16(APP_DS) = read_ds();
     PARAM64(APP_ENTRY) = (u64)(uintptr_t)smp_ap_entry;
 
-    u64 timeout_ms = 1000;
+    /* 5 s: in the nested tier 32 vCPUs share two emulated CPUs, and one AP
+     * was seen to need more than a second of the BSP's time to report. */
+    u64 timeout_ms = 5000;
     cmdline_get_u64("ap_timeout_ms", &timeout_ms);
     /* With an assumed TSC frequency a faster TSC would shorten the delays:
      * make them long enough for up to 4 GHz. */

@@ -124,7 +124,7 @@ typedef void (*ap_fn_t)(int index);
 /* Enables the BSP's LAPIC, copies the trampoline to AP_TRAMP_BASE and starts
  * CPUs 1..n-1 in order (APIC ID = index): INIT, 10 ms, STARTUP, 200 us,
  * STARTUP, 200 us (delays doubled when the TSC frequency is only assumed),
- * then waits up to ap_timeout_ms=N (default 1000) of running time for the
+ * then waits up to ap_timeout_ms=N (default 5000) of running time for the
  * AP to reach its C entry (stage 4) -- and with wait_done also for fn to
  * call smp_ap_done() (stage 5), so the APs report in order -- before
  * starting the next.  On a failure it prints "FAIL: who: cpu I ..." (with
