@@ -42,6 +42,30 @@ def wait_for_socket(path, timeout=5.0):
     return False
 
 
+def wait_for_output(output, proc, text, timeout=20):
+    """Waits until output() holds text; stops early once proc has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in output():
+            return True
+        if proc.poll() is not None:
+            return text in output()
+        time.sleep(0.02)
+    return False
+
+
+def call(sock, method, target, body=None, timeout=10):
+    """One request on a fresh connection: (status, body text)."""
+    conn = UnixConnection(sock, timeout=timeout)
+    try:
+        conn.request(method, target, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
 class Schemas:
     """Validates a JSON value against one of the spec's definitions, and also
     refuses fields the definition does not name (the schema allows extras;

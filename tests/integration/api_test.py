@@ -35,7 +35,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_client import Api, Schemas, wait_for_socket  # noqa: E402
+from api_client import Api, Schemas, wait_for_output, wait_for_socket  # noqa: E402
 
 SKIP = 77
 
@@ -55,14 +55,7 @@ class Vmm:
             return f.read()
 
     def wait_output(self, text, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return True
-            if self.proc.poll() is not None:
-                return text in self.output()
-            time.sleep(0.02)
-        return False
+        return wait_for_output(self.output, self.proc, text, timeout)
 
     def stop(self):
         if self.proc.poll() is None:
