@@ -75,15 +75,17 @@ def session_of(pid):
 
 
 def wait_gone(pid, timeout=20):
+    """Whether pid is gone (or a zombie) within timeout seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
             if proc_status(pid).get("State", "").startswith("Z"):
                 return True
         except FileNotFoundError:
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 def wait_for_file(path, timeout=20):
@@ -363,7 +365,10 @@ def case_daemonize(jailer, vmm, guests, tmp, schemas):
         check(wait_gone(pid), "SIGTERM stops the detached vmm")
     finally:
         if pid and not wait_gone(pid, timeout=0):
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             wait_gone(pid)
 
 
