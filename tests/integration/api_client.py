@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import socket
+import tempfile
 import time
 
 import jsonschema
@@ -64,6 +65,19 @@ def call(sock, method, target, body=None, timeout=10):
         return response.status, response.read().decode()
     finally:
         conn.close()
+
+
+def run_case(name, case, *args):
+    """Runs case(*args, tmp, Schemas()) in a fresh temporary folder; prints
+    PASS or FAIL (an AssertionError's message) and returns the exit status."""
+    with tempfile.TemporaryDirectory(prefix="vmm-test-") as tmp:
+        try:
+            case(*args, tmp, Schemas())
+        except AssertionError as e:
+            print(f"FAIL: {name}: {e}")
+            return 1
+    print(f"PASS: {name}")
+    return 0
 
 
 class Schemas:

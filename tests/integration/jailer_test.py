@@ -35,11 +35,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_client import Api, Schemas, wait_for_output, wait_for_socket  # noqa: E402
+from api_client import Api, run_case, wait_for_output, wait_for_socket  # noqa: E402
 from netns import NetNamespace  # noqa: E402
 
 SKIP = 77
@@ -48,7 +47,7 @@ GID = 41235
 EMPTY_CAPS = "0000000000000000"
 
 
-class Failure(Exception):
+class Failure(AssertionError):
     pass
 
 
@@ -466,14 +465,7 @@ def main():
             return 1
         print("SKIPPED: /dev/kvm is missing or not accessible: the jailer tests need KVM")
         return SKIP
-    with tempfile.TemporaryDirectory(prefix="vmm-jailer-") as tmp:
-        try:
-            CASES[case](jailer, vmm, guests, tmp, Schemas())
-        except (Failure, AssertionError) as e:
-            print(f"FAIL: {case}: {e}")
-            return 1
-    print(f"PASS: {case}")
-    return 0
+    return run_case(case, CASES[case], jailer, vmm, guests)
 
 
 if __name__ == "__main__":
