@@ -44,6 +44,8 @@ void check_exec_file(const std::string& path, const std::string& given) {
 }  // namespace
 
 JailPlan preflight(const JailerOptions& options) {
+    // First: without root nothing else matters, and paths may look missing.
+    require_root();
     JailPlan plan;
     plan.exec_path = canonical_path(options.exec_file, "--exec-file");
     check_exec_file(plan.exec_path, options.exec_file);
@@ -71,7 +73,6 @@ JailPlan preflight(const JailerOptions& options) {
     }
     plan.devices = host_device_nodes();
     plan.pvm_host = ::access("/sys/module/kvm_pvm", F_OK) == 0;
-    require_root();
     return plan;
 }
 
