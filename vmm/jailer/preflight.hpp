@@ -1,6 +1,6 @@
 // Every check of the host before the jailer changes anything: root, the
-// exec file, the chroot base, the network namespace, the cgroup hierarchies. What it finds is the
-// plan the jail is built from.
+// exec file, the chroot base, the network namespace, the cgroup
+// hierarchies. What it finds is the plan the jail is built from.
 #pragma once
 
 #include <optional>
