@@ -16,9 +16,10 @@
   daemonize     started as a shell starts a job (a process group leader):
                 the jailer returns 0 at once; the vmm (pid file) runs on in a
                 session of its own with /dev/null for stdin/out/err.
-  daemonize-in-place  started as Kata and firecracker-containerd do (not a
-                group leader): the jailer becomes the vmm (same pid),
-                detached the same way.
+  daemonize-in-place  started as Kata does (not a group leader; --daemonize
+                --netns, -- --config-file --api-sock): the jailer becomes the
+                vmm (same pid), detached the same way, in the namespace, and
+                the config file in the jail boots the spin guest.
   new-pid-ns    the vmm is pid 1 of a new PID namespace, its host pid in
                 <chroot>/vmm.pid; the jailer waits, forwards SIGTERM, and
                 ends with the vmm's status (143; 0 for the hello guest).
@@ -331,15 +332,23 @@ def check_detached(pid):
         check(target == "/dev/null", f"its fd {fd} is /dev/null: {target}")
 
 
+def wait_running(api, timeout=20):
+    """GET / until the state is Running; returns that answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = api.ok("GET", "/", schema="InstanceInfo")
+        if info["state"] == "Running":
+            return info
+        if time.monotonic() > deadline:
+            raise Failure(f"the VM never ran: {info}")
+        time.sleep(0.05)
+
+
 def boot_spin_through_api(jail, schemas, kernel):
     api = jail.api(schemas)
     api.ok("PUT", "/boot-source", {"kernel_image_path": kernel})
     api.ok("PUT", "/actions", {"action_type": "InstanceStart"})
-    deadline = time.monotonic() + 20
-    while api.ok("GET", "/", schema="InstanceInfo")["state"] != "Running":
-        if time.monotonic() > deadline:
-            raise Failure("the VM never ran")
-        time.sleep(0.05)
+    wait_running(api)
     check(True, "the VM runs, driven through the jail's API socket")
 
 
@@ -372,20 +381,31 @@ def case_daemonize(jailer, vmm, guests, tmp, schemas):
 
 
 def case_daemonize_in_place(jailer, vmm, guests, tmp, schemas):
-    jail = Jail(jailer, vmm, guests, tmp, "inplace")
-    kernel = jail.place_guest("spin.elf")
-    proc = jail.start(["--daemonize"], ["--api-sock", "/run/api.sock"])
-    try:
-        boot_spin_through_api(jail, schemas, kernel)
-        with open(f"/proc/{proc.pid}/comm") as f:
-            check(f.read().strip() == "vmm", "the jailer's pid is the vmm's (it exec'd in place)")
-        check_detached(proc.pid)
-        check_confined(proc.pid, jail)
-        check(jail.output() == "", "nothing reached the jailer's stdout")
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=20) == 143, f"SIGTERM ends it: {proc.returncode}")
-    finally:
-        jail.stop()
+    # Kata's command line: --daemonize --netns ... -- --config-file ... --api-sock ...
+    with NetNamespace(prefix="vmmkata") as ns:
+        handle = f"/var/run/netns/{ns.name}"
+        jail = Jail(jailer, vmm, guests, tmp, "inplace")
+        kernel = jail.place_guest("spin.elf")
+        with open(os.path.join(jail.root, "vm.json"), "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": kernel}}, f)
+        proc = jail.start(["--daemonize", "--netns", handle],
+                          ["--config-file", "/vm.json", "--api-sock", "/run/api.sock"])
+        try:
+            api = jail.api(schemas)
+            info = wait_running(api)
+            check(info["id"] == jail.id, f"the VM of the jail's config file runs: {info}")
+            with open(f"/proc/{proc.pid}/comm") as f:
+                check(f.read().strip() == "vmm",
+                      "the jailer's pid is the vmm's (it exec'd in place)")
+            check(os.stat(f"/proc/{proc.pid}/ns/net").st_ino == os.stat(handle).st_ino,
+                  "the vmm is in the network namespace")
+            check_detached(proc.pid)
+            check_confined(proc.pid, jail)
+            check(jail.output() == "", "nothing reached the jailer's stdout")
+            proc.send_signal(signal.SIGTERM)
+            check(proc.wait(timeout=20) == 143, f"SIGTERM ends it: {proc.returncode}")
+        finally:
+            jail.stop()
 
 
 def case_new_pid_ns(jailer, vmm, guests, tmp, schemas):
