@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import socket
+import tempfile
 import time
 
 import jsonschema
@@ -40,6 +41,43 @@ def wait_for_socket(path, timeout=5.0):
                 pass
         time.sleep(0.005)
     return False
+
+
+def wait_for_output(output, proc, text, timeout=20):
+    """Waits until output() holds text; stops early once proc has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in output():
+            return True
+        if proc.poll() is not None:
+            return text in output()
+        time.sleep(0.02)
+    return False
+
+
+def call(sock, method, target, body=None, timeout=10):
+    """One request on a fresh connection: (status, body text)."""
+    conn = UnixConnection(sock, timeout=timeout)
+    try:
+        conn.request(method, target, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def run_case(name, case, *args):
+    """Runs case(*args, tmp, Schemas()) in a fresh temporary folder; prints
+    PASS or FAIL (an AssertionError's message) and returns the exit status."""
+    with tempfile.TemporaryDirectory(prefix="vmm-test-") as tmp:
+        try:
+            case(*args, tmp, Schemas())
+        except AssertionError as e:
+            print(f"FAIL: {name}: {e}")
+            return 1
+    print(f"PASS: {name}")
+    return 0
 
 
 class Schemas:

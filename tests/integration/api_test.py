@@ -30,12 +30,11 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_client import Api, Schemas, wait_for_socket  # noqa: E402
+from api_client import Api, run_case, wait_for_output, wait_for_socket  # noqa: E402
 
 SKIP = 77
 
@@ -55,14 +54,7 @@ class Vmm:
             return f.read()
 
     def wait_output(self, text, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return True
-            if self.proc.poll() is not None:
-                return text in self.output()
-            time.sleep(0.02)
-        return False
+        return wait_for_output(self.output, self.proc, text, timeout)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -523,14 +515,7 @@ def main():
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         print("SKIPPED: /dev/kvm is missing or not accessible: the API tests need KVM")
         return SKIP
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            CASES[case](vmm, guests, tmp, Schemas())
-        except AssertionError as e:
-            print(f"FAIL: {case}: {e}")
-            return 1
-    print(f"PASS: {case}")
-    return 0
+    return run_case(case, CASES[case], vmm, guests)
 
 
 if __name__ == "__main__":

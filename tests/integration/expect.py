@@ -30,7 +30,9 @@ def main():
     p.add_argument("--no-stdout", action="append", default=[], help="regex stdout must not match")
     p.add_argument("--stderr", action="append", default=[], help="regex stderr must match")
     p.add_argument("--one-line-error", action="store_true",
-                   help="stderr must be exactly one line starting with 'vmm: error: '")
+                   help="stderr must be exactly one line starting with --error-prefix")
+    p.add_argument("--error-prefix", default="vmm: error: ",
+                   help="how that line starts (default 'vmm: error: ')")
     p.add_argument("--stdin", help="bytes to write to stdin (\\n escapes allowed)")
     p.add_argument("--stdin-after", help="write --stdin only once stdout matches this regex")
     p.add_argument("--signal", help="signal name to send once stdout matches --signal-after")
@@ -132,8 +134,8 @@ def main():
             failures.append(f"stderr does not match /{rx}/")
     if args.one_line_error:
         lines = stderr.splitlines()
-        if len(lines) != 1 or not lines[0].startswith("vmm: error: "):
-            failures.append(f"stderr is not one 'vmm: error:' line ({len(lines)} lines)")
+        if len(lines) != 1 or not lines[0].startswith(args.error_prefix):
+            failures.append(f"stderr is not one '{args.error_prefix}' line ({len(lines)} lines)")
     if args.exit_within is not None and signalled_at[0] is not None:
         took = exited_at - signalled_at[0]
         if took > args.exit_within:

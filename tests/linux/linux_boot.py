@@ -25,6 +25,10 @@ shell command given as vmm.run=BASE64 and ends the VMM with its exit status.
   reboot         `reboot -f` ends the VMM with status 0 (i8042 reset)
   poweroff       `poweroff -f` with --acpi ends the VMM with status 0
   config_file    a Firecracker-style --config-file: root drive, 2 vCPUs, entropy
+  jailed         the jailer (next to the vmm) starts it with --api-sock in a
+                 chroot as an unprivileged uid; kernel and initramfs are placed
+                 in the jail, the API configures and boots them; a drive on
+                 /etc/shadow is refused (outside the jail); userspace runs
 
 Kernel and images come from $VMM_TEST_KERNEL_DIR and $VMM_TEST_ROOTFS_DIR
 (tools/test sets them).
@@ -385,7 +389,7 @@ class Scenario:
 
     def pause_resume(self):
         sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-        from api_client import UnixConnection, wait_for_socket
+        from api_client import call as api_call, wait_for_socket
         sock = self.path("api.sock")
         ticks = []
         events = {}
@@ -396,13 +400,7 @@ class Scenario:
                 ticks.append((time.monotonic(), int(m.group(1))))
 
         def call(method, target, body=None):
-            conn = UnixConnection(sock, timeout=10)
-            conn.request(method, target, body=json.dumps(body) if body is not None else None,
-                         headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            data = resp.read().decode()
-            conn.close()
-            return resp.status, data
+            return api_call(sock, method, target, body)
 
         def drive(proc):
             if not wait_for_socket(sock, 30):
@@ -479,6 +477,78 @@ class Scenario:
         run.healthy_userspace()
 
 
+    def jailed(self):
+        sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+        from api_client import call as api_call, wait_for_socket
+        jailer = os.path.join(os.path.dirname(os.path.abspath(self.vmm)), "jailer")
+        if not os.access(jailer, os.X_OK):
+            raise Failure(f"no jailer next to the vmm ({jailer})")
+        uid, gid, vm_id = 41234, 41235, "linux-jailed"
+        base = self.path("jails")
+        root = os.path.join(base, os.path.basename(self.vmm), vm_id, "root")
+        os.makedirs(root)
+        # What an orchestrator does: the guest's files go into the jail
+        # first (a hard link where the file system allows, else a copy).
+        # The jailed uid reads them: a link keeps the cache's mode, so a file
+        # others cannot read is copied (never chmod a link: that is the cache).
+        for source, name in ((self.vmlinux(), "vmlinux"), (self.initrd(), "initrd.gz")):
+            target = os.path.join(root, name)
+            try:
+                if not os.stat(source).st_mode & 0o004:
+                    raise OSError("not readable by others")
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+                os.chmod(target, 0o644)
+        sock = os.path.join(root, "run", "api.sock")
+        seen = {}
+
+        def call(method, target, body=None):
+            return api_call(sock, method, target, body, timeout=30)
+
+        def drive(proc):
+            if not wait_for_socket(sock, 60):
+                raise Failure("the API socket did not appear in the jail")
+            seen["shadow"] = call("PUT", "/drives/shadow",
+                                  {"drive_id": "shadow", "path_on_host": "/etc/shadow",
+                                   "is_root_device": False, "is_read_only": True})
+            script = "echo JAILED-GUEST $(uname -s) $(cat /proc/sys/kernel/osrelease)"
+            steps = [
+                ("PUT", "/boot-source", {"kernel_image_path": "/vmlinux",
+                                         "initrd_path": "/initrd.gz",
+                                         "boot_args": f"{CMDLINE} vmm.run={b64(script)}"}),
+                ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
+                ("PUT", "/actions", {"action_type": "InstanceStart"}),
+            ]
+            for method, target, body in steps:
+                status, data = call(method, target, body)
+                if status != 204:
+                    raise Failure(f"{method} {target}: {status} {data}")
+            # The jailer exec'd the vmm in place: its pid is the vmm's.
+            with open(f"/proc/{proc.pid}/status") as f:
+                seen["status"] = f.read()
+
+        run = Run([jailer, "--id", vm_id, "--exec-file", self.vmm, "--uid", str(uid), "--gid",
+                   str(gid), "--chroot-base-dir", base, "--", "--api-sock", "/run/api.sock"],
+                  stdin=drive)
+        shadow_status, shadow_body = seen.get("shadow", (None, ""))
+        if shadow_status != 400 or "No such file" not in shadow_body:
+            raise Failure(f"PUT /drives with /etc/shadow: {shadow_status} {shadow_body}\n"
+                          + run.tail())
+        print(f"ok: a drive on /etc/shadow is refused in the jail: {shadow_body.strip()}")
+        status = seen.get("status", "")
+        for pattern, what in ((rf"^Uid:\t{uid}\t{uid}\t{uid}\t{uid}$", f"the vmm ran as uid {uid}"),
+                              (rf"^Gid:\t{gid}\t{gid}\t{gid}\t{gid}$", f"and gid {gid}"),
+                              (r"^CapEff:\t0+$", "with no effective capability"),
+                              (r"^CapPrm:\t0+$", "no permitted capability"),
+                              (r"^CapBnd:\t0+$", "an empty bounding set")):
+            if not re.search(pattern, status, re.M):
+                raise Failure(f"/proc/PID/status: {what}: no /{pattern}/\n{status}")
+            print(f"ok: {what}")
+        run.expect(r"^JAILED-GUEST Linux 6\.1", "the guest's userspace ran the command")
+        run.healthy_userspace()
+
+
 def wait_for(condition, timeout, what):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -496,7 +566,8 @@ def sha256(path):
 
 
 SCENARIOS = ["smoke", "bzimage", "rootfs_rw", "rootfs_ro", "drives", "net", "hvc", "smp1",
-             "smp2", "smp4", "smp8", "pause_resume", "reboot", "poweroff", "config_file"]
+             "smp2", "smp4", "smp8", "pause_resume", "reboot", "poweroff", "config_file",
+             "jailed"]
 
 
 def main():
