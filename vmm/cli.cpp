@@ -105,6 +105,17 @@ CliResult parse_command_line(int argc, char** argv) {
     app.add_flag("--boot-trace", config.boot_trace,
                  "Print the time from VMM start to each boot milestone on exit");
     app.add_flag("-v,--verbose", config.verbose, "Report host details and why the VM stopped");
+    // What Firecracker's jailer passes to the binary it starts: when it
+    // started (wall and CPU clocks) and the CPU time it used itself.
+    app.add_option("--start-time-us", launch.jailer_start.wall_us,
+                   "Set by a jailer: its start time (CLOCK_MONOTONIC, us)")
+        ->check(kWholeNumber);
+    app.add_option("--start-time-cpu-us", launch.jailer_start.cpu_us,
+                   "Set by a jailer: its start time (process CPU clock, us)")
+        ->check(kWholeNumber);
+    app.add_option("--parent-cpu-time-us", launch.jailer_start.parent_cpu_us,
+                   "Set by a jailer: the CPU time its parent used (us)")
+        ->check(kWholeNumber);
     bool no_seccomp = false, print_seccomp = false;
     std::string seccomp_filter;
     app.add_flag("--no-seccomp", no_seccomp,

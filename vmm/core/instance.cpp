@@ -6,6 +6,8 @@
 
 #include <cstdio>
 
+#include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -132,6 +134,7 @@ int Instance::run() {
             [this](const api::HttpRequest& request) { return router_->handle(request); }, limits);
         server_->start();
         trace_.mark(BootTrace::Event::ApiReady);
+        note_startup_time();
         if (!boot_now_) {
             // After the socket listens, so readiness does not wait for KVM.
             boost::asio::post(loop_.context(), [this] {
@@ -144,6 +147,9 @@ int Instance::run() {
                 }
             });
         }
+    }
+    if (!server_) {
+        note_startup_time();
     }
     if (boot_now_) {
         start();
@@ -186,6 +192,25 @@ int Instance::run() {
         ::_exit(status);
     }
     return status;
+}
+
+void Instance::note_startup_time() {
+    auto now_us = [](clockid_t clock) {
+        timespec now{};
+        ::clock_gettime(clock, &now);
+        return static_cast<uint64_t>(now.tv_sec) * 1000000 +
+               static_cast<uint64_t>(now.tv_nsec) / 1000;
+    };
+    const JailerStart& jailer = options_.jailer_start;
+    if (jailer.wall_us) {
+        startup_us_ = now_us(CLOCK_MONOTONIC) - std::min(*jailer.wall_us, now_us(CLOCK_MONOTONIC));
+    }
+    if (jailer.cpu_us) {
+        // The jailer's CPU clock went on in this process after its exec.
+        startup_cpu_us_ = now_us(CLOCK_PROCESS_CPUTIME_ID) -
+                          std::min(*jailer.cpu_us, now_us(CLOCK_PROCESS_CPUTIME_ID)) +
+                          jailer.parent_cpu_us.value_or(0);
+    }
 }
 
 api::InstanceState Instance::state() const {
@@ -306,6 +331,13 @@ nlohmann::json Instance::collect_metrics() const {
         line["properties"] = services_.metrics->properties;
     }
     nlohmann::json api = router_->metrics();
+    // Firecracker's names; only when a jailer said when it started.
+    if (startup_us_) {
+        api["process_startup_time_us"] = *startup_us_;
+    }
+    if (startup_cpu_us_) {
+        api["process_startup_time_cpu_us"] = *startup_cpu_us_;
+    }
     if (server_) {
         const api::HttpServerCounters& http = server_->counters();
         api["connections"] = http.connections;

@@ -48,6 +48,8 @@ class Instance final : public api::VmmControl {
     nlohmann::json collect_metrics() const;
     // SIGUSR1 pauses, SIGUSR2 resumes: the same path as the API's PATCH /vm.
     void follow_pause_signals();
+    // Once ready: the time since a jailer started us (JailerStart).
+    void note_startup_time();
 
     LaunchOptions options_;
     BootTrace& trace_;
@@ -58,6 +60,7 @@ class Instance final : public api::VmmControl {
     // reference, so it never changes after.
     VmConfig config_;
     VmLifecycle lifecycle_;
+    std::optional<uint64_t> startup_us_, startup_cpu_us_;
     std::unique_ptr<seccomp::ThreadFilters> seccomp_;  // null with --no-seccomp
     std::unique_ptr<Machine> machine_;
     // Made while the API waits for InstanceStart (see EmptyVm).
