@@ -291,6 +291,7 @@ nlohmann::json Instance::collect_metrics() const {
         api["bad_requests"] = http.bad_requests;
         api["timeouts"] = http.timeouts;
         api["refused_connections"] = http.refused;
+        api["evicted_connections"] = http.evicted;
         api["open_connections"] = server_->open_connections();
     }
     line["api_server"] = api;
