@@ -9,7 +9,8 @@
                pre-boot requests are refused after boot; SIGTERM exits 143.
   errors       every endpoint's error paths before and after boot: wrong
                method, bad JSON, wrong types, out-of-range values, unknown
-               fields, files that do not exist, requests we cannot honour;
+               fields, files that do not exist or are named pipes, requests
+               we cannot honour;
                without KVM, InstanceStart names a bad kernel before KVM.
   config-file  --config-file boots the hello guest with --no-api; a broken
                file (or one naming bad files, checked without KVM) is one
@@ -177,6 +178,9 @@ def case_session(vmm, guests, tmp, schemas):
 
 def case_errors(vmm, guests, tmp, schemas):
     kernel = os.path.join(guests, "spin.elf")
+    # A named pipe nobody writes: opening it to read would block the loop.
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
     v = Vmm(vmm, [], tmp)
     api = Api(v.sock, schemas)
     try:
@@ -211,12 +215,16 @@ def case_errors(vmm, guests, tmp, schemas):
             ("PUT", "/boot-source", {}, "missing field `kernel_image_path`"),
             ("PUT", "/boot-source", {"kernel_image_path": "/nonexistent/vmlinux"}, "/nonexistent/vmlinux"),
             ("PUT", "/boot-source", {"kernel_image_path": kernel, "initrd_path": "/nonexistent/initrd"}, "initrd_path"),
+            ("PUT", "/boot-source", {"kernel_image_path": fifo}, "is a named pipe, not a regular file"),
+            ("PUT", "/boot-source", {"kernel_image_path": kernel, "initrd_path": fifo}, "is a named pipe"),
             # drives
             ("PUT", "/drives/rootfs", {"drive_id": "other", "is_root_device": True, "path_on_host": kernel}, "does not match"),
             ("PUT", "/drives/bad-id", {"drive_id": "bad-id", "is_root_device": True, "path_on_host": kernel}, "Invalid ID"),
             ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": kernel}, "missing field `is_root_device`"),
             ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True}, "path_on_host is required"),
             ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "path_on_host": "/nonexistent/disk"}, "/nonexistent/disk"),
+            ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "path_on_host": fifo, "is_read_only": True}, "is a named pipe"),
+            ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "path_on_host": fifo}, "is a named pipe"),
             ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "path_on_host": kernel, "io_engine": "Uring"}, "unknown variant"),
             ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "path_on_host": kernel, "socket": "/tmp/s"}, "vhost-user"),
             ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "path_on_host": kernel, "is_read_only": True,
@@ -324,6 +332,10 @@ def case_config_file(vmm, guests, tmp, schemas):
                               "machine-config": {"vcpu_count": 99, "mem_size_mib": 64}}),
          "vCPU number is invalid"),
         ("emptykernel", json.dumps({"boot-source": {"kernel_image_path": empty}}), "is empty"),
+        ("dupdrive", json.dumps({"boot-source": {"kernel_image_path": kernel},
+                                 "drives": [{"drive_id": "data", "path_on_host": disk,
+                                             "is_root_device": False, "is_read_only": True}] * 2}),
+         "drive_id \"data\" is given twice"),
         ("nodisk", json.dumps({"boot-source": {"kernel_image_path": kernel},
                                "drives": [{"drive_id": "rootfs", "path_on_host": "/nonexistent/d",
                                            "is_root_device": True, "is_read_only": False}]}),
