@@ -339,6 +339,10 @@ nlohmann::json Instance::collect_metrics() const {
         {"metrics_lines_dropped", metrics_ ? metrics_->lines_dropped() : 0},
     };
     if (machine_) {
+        // Firecracker's uart group: bytes the guest wrote, and those dropped
+        // because the output queue was full (a reader that stalls).
+        line["uart"] = {{"write_count", machine_->serial().tx_bytes()},
+                        {"missed_write_count", machine_->serial().tx_dropped()}};
         for (const auto& [name, counters] : machine_->device_metrics()) {
             nlohmann::json group = nlohmann::json::object();
             for (const auto& [counter, value] : counters) {

@@ -37,6 +37,16 @@ Machine::~Machine() {
     for (auto& vcpu : vcpus_) {
         vcpu->join();
     }
+    close_outputs();
+}
+
+void Machine::close_outputs() {
+    if (serial_writer_) {
+        serial_writer_->close();
+    }
+    if (stdout_writer_) {
+        stdout_writer_->close();  // a second close() of the same writer does nothing
+    }
 }
 
 void Machine::pause() {
@@ -168,13 +178,20 @@ int Machine::finish() {
         vcpu->join();
     }
     trace_.mark(BootTrace::Event::Exit);
+    // The guest's last words, written out unless the reader stalls.
+    close_outputs();
     if (config_.verbose) {
-        for (const auto& transport : virtio_->transports()) {
+        auto log_metrics = [](const std::string& device, const VirtioDevice::Metrics& metrics) {
             std::string line;
-            for (const auto& [name, value] : transport->metrics()) {
+            for (const auto& [name, value] : metrics) {
                 line += fmt::format(" {}={}", name, value);
             }
-            log_info("{}:{}", transport->name(), line);
+            log_info("{}:{}", device, line);
+        };
+        log_metrics("serial",
+                    {{"tx_bytes", serial_->tx_bytes()}, {"tx_dropped", serial_->tx_dropped()}});
+        for (const auto& transport : virtio_->transports()) {
+            log_metrics(transport->name(), transport->metrics());
         }
     }
     return stop_.status();
