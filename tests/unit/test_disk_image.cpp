@@ -5,12 +5,15 @@
 #include <catch2/catch.hpp>
 
 #include <linux/magic.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
 #include "devices/virtio/block/block_device.hpp"
 #include "test_helpers.hpp"
 #include "virtqueue_builder.hpp"
+#include "vmm/base/logger.hpp"
 
 using test::Bytes;
 using test::TempFile;
@@ -238,4 +241,54 @@ TEST_CASE("block device: WRITE_ZEROES (with unmap) on a tmpfs image through the 
     std::fill(expected.begin() + 10 * 512, expected.begin() + 17 * 512, 0);
     check_zeroed(file.path(), expected, 30 * 512, 7 * 512);
     device.reset();
+}
+
+// A write the host refuses (here EFBIG past RLIMIT_FSIZE, as ENOSPC on a full
+// disk) gets IOERR, is logged once and counted in io_errors.
+TEST_CASE("block device: a failing write is logged once and counted", "[block][disk_image]") {
+    using vmm::GuestAddress;
+    TempFile file = TempFile::sparse(64 * vmm::kSectorSize);
+    TempFile log;
+    vmm::LoggerConfig log_config;
+    log_config.log_path = log.path();
+    vmm::Logger::instance().configure(log_config);
+    struct rlimit saved {};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    auto saved_handler = ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = saved;
+    small.rlim_cur = 8 * vmm::kSectorSize;  // writes from sector 8 on fail
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+
+    vmm::BlockDevice device(std::make_unique<DiskImage>(file.path(), false), "data",
+                            vmm::BlockDevice::Engine::Sync);
+    test::VirtqueueBuilder q(16, 1ull << vmm::VIRTIO_F_VERSION_1);
+    NoInterrupt interrupt;
+    device.activate(q.memory(), 0, std::span(&q.queue(), 1), interrupt);
+    std::vector<uint8_t> statuses;
+    for (uint64_t sector : {16u, 20u}) {
+        BlkHeader header{vmm::kBlkTypeOut, 0, sector};
+        auto header_desc = q.readable(sizeof(header));
+        q.memory().write_obj(GuestAddress(header_desc.addr), header);
+        auto data = q.readable(vmm::kSectorSize);
+        auto status = q.writable(1);
+        q.memory().fill(GuestAddress(status.addr), 1, 0xff);
+        q.add_chain({header_desc, data, status});
+        device.process_queue(0);
+        device.drain();
+        statuses.push_back(q.memory().read_obj<uint8_t>(GuestAddress(status.addr)));
+    }
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    ::signal(SIGXFSZ, saved_handler);
+    vmm::Logger::instance().configure(vmm::LoggerConfig{});
+    device.reset();
+
+    CHECK(statuses == std::vector<uint8_t>{vmm::kBlkStatusIoErr, vmm::kBlkStatusIoErr});
+    auto metrics = device.metrics();
+    CHECK(std::find(metrics.begin(), metrics.end(),
+                    std::pair<std::string, uint64_t>{"io_errors", 2}) != metrics.end());
+    Bytes logged = read_file(log.path());
+    std::string text(logged.begin(), logged.end());
+    CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+    CHECK_THAT(text, Catch::Contains("virtio-blk data: I/O error on disk image") &&
+                         Catch::Contains("File too large"));
 }
