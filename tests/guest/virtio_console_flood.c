@@ -3,9 +3,10 @@
  * stdout nobody reads (the VMM must neither block a vCPU nor its I/O thread
  * on it).  "virtio_console_flood: ready" first on the serial port, then:
  *  - default: lines on the serial port, one byte per port write;
- *  - via=hvc: 4 KiB chains on the first virtio console's transmitq, one at
- *    a time; a chain that does not complete within poll_iters polls is
- *    reported once ("info: ...") and the flood goes on with the next.
+ *  - via=hvc: 64 KiB chains on the first virtio console's transmitq (16
+ *    descriptors, each the same 4 KiB of lines), one at a time; a chain that
+ *    does not complete within poll_iters polls is reported once
+ *    ("info: ...") and the flood goes on with the next.
  * Never exits (stop it with SIGTERM).
  */
 #include "virtio_mmio.h"
@@ -13,6 +14,7 @@
 #define WHO "virtio_console_flood"
 #define TXQ 1
 #define CHUNK 4096
+#define PER_CHAIN 16 /* descriptors per chain, all of the transmitq */
 
 static struct vqueue txq;
 static char chunk[CHUNK] __attribute__((aligned(64)));
@@ -46,7 +48,7 @@ static void flood_hvc(void)
 {
     struct vdev d;
     if (virtio_find(VIRTIO_ID_CONSOLE, 0, &d, WHO) || virtio_negotiate(&d, 0, WHO) ||
-        virtio_setup_queue_n(&d, TXQ, &txq, 16, WHO) || virtio_driver_ok_check(&d, WHO)) {
+        virtio_setup_queue_n(&d, TXQ, &txq, PER_CHAIN, WHO) || virtio_driver_ok_check(&d, WHO)) {
         gprintf("FAIL: " WHO ": no usable virtio console\n");
         halt_forever();
     }
@@ -55,9 +57,11 @@ static void flood_hvc(void)
     int reported = 0;
     for (;;) {
         fill(&n);
-        struct vbuf b = {(u64)chunk, CHUNK, 0};
+        struct vbuf b[PER_CHAIN];
+        for (int i = 0; i < PER_CHAIN; i++)
+            b[i] = (struct vbuf){(u64)chunk, CHUNK, 0};
         u32 len;
-        int r = vqueue_submit(&d, &txq, &b, 1, &len);
+        int r = vqueue_submit(&d, &txq, b, PER_CHAIN, &len);
         if (r && !reported) {
             gprintf("info: " WHO ": a chain did not complete (%d): the device is stuck\n", r);
             reported = 1;
