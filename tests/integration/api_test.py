@@ -74,12 +74,12 @@ class Vmm:
             raise AssertionError("the VMM did not exit within 5 s of SIGTERM")
 
 
-def curl(sock, method, path, body=None):
+def curl(sock, method, path, body=None, timeout=10):
     args = ["curl", "-sS", "--unix-socket", sock, "-X", method, "-w", "\n%{http_code}",
             "-H", "Content-Type: application/json", "http://localhost" + path]
     if body is not None:
         args += ["-d", json.dumps(body)]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout).stdout
     text, _, code = out.rpartition("\n")
     return int(code), (json.loads(text) if text else None)
 
@@ -526,29 +526,36 @@ def case_socket(vmm, guests, tmp, schemas):
 
 
 def case_idle(vmm, guests, tmp, schemas):
+    # In the nested tier (one emulated CPU, ~16x slower) everything takes
+    # longer; what matters is that GET / is answered at all: before, with
+    # every connection slot held, it was closed unanswered.
+    nested = os.environ.get("VMM_NESTED") == "1"
+    patience = 30 if nested else 2
     v = Vmm(vmm, [], tmp)
     idle = []
     try:
         for _ in range(600):
             c = socket.socket(socket.AF_UNIX)
-            c.settimeout(10)
+            c.settimeout(60)
             # A full accept queue answers EAGAIN on a Unix socket: retry.
-            for attempt in range(200):
+            deadline = time.monotonic() + 60
+            while True:
                 try:
                     c.connect(v.sock)
                     break
                 except BlockingIOError:
+                    assert time.monotonic() < deadline, f"connection {len(idle)} never accepted"
                     time.sleep(0.01)
             idle.append(c)
         start = time.monotonic()
-        code, info = curl(v.sock, "GET", "/")
+        code, info = curl(v.sock, "GET", "/", timeout=60)
         elapsed = time.monotonic() - start
         assert code == 200 and info["state"] == "Not started", (code, info)
-        assert elapsed < 2, f"GET / took {elapsed:.2f} s behind 600 idle connections"
+        assert elapsed < patience, f"GET / took {elapsed:.2f} s behind 600 idle connections"
         # The oldest ones made room: they were closed, the newest still open.
         closed = 0
         for c in idle[:50]:
-            c.settimeout(2)
+            c.settimeout(patience)
             try:
                 closed += c.recv(1) == b""
             except TimeoutError:
