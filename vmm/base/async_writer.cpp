@@ -43,6 +43,11 @@ void install_interrupt_handler() {
 
 AsyncWriter::AsyncWriter(int fd, std::string name, size_t capacity)
     : fd_(fd), name_(std::move(name)), capacity_(capacity) {
+    // Room for the usual batch in both buffers, allocated here: a vCPU
+    // thread's write() or the writer thread would otherwise make glibc give
+    // that thread a malloc arena of its own for a few bytes.
+    queue_.reserve(kInitialBuffer);
+    spare_.reserve(kInitialBuffer);
     install_interrupt_handler();
     // The process's signals are the event loop's: the thread starts with
     // all of them blocked and unblocks only its interrupt.
@@ -119,7 +124,7 @@ void AsyncWriter::run() {
     sigaddset(&interrupt, interrupt_signal());
     pthread_sigmask(SIG_UNBLOCK, &interrupt, nullptr);
 
-    std::vector<uint8_t> batch;
+    std::vector<uint8_t>& batch = spare_;
     std::unique_lock lock(mutex_);
     for (;;) {
         wake_.wait(lock, [this] { return !queue_.empty() || closing_; });

@@ -58,6 +58,8 @@ class AsyncWriter {
     bool failed() const { return failed_.load(std::memory_order_relaxed); }
 
   private:
+    static constexpr size_t kInitialBuffer = 4096;
+
     void run();
     // Writes `bytes` out; returns how many made it before an error or stop.
     size_t write_out(std::span<const uint8_t> bytes);
@@ -70,6 +72,7 @@ class AsyncWriter {
     std::condition_variable wake_;     // to the thread: bytes queued, or closing
     std::condition_variable drained_;  // to close(): the queue is empty
     std::vector<uint8_t> queue_;       // waiting for the thread
+    std::vector<uint8_t> spare_;       // the thread's batch (swapped with queue_)
     size_t in_flight_ = 0;             // taken by the thread, not yet written
     bool closing_ = false;
 
