@@ -60,9 +60,12 @@ void Serial8250::write(uint64_t offset, std::span<const uint8_t> data) {
             send = write_register(offset + i, data[i], &transmitted);
             pulse = update_interrupt_locked();
         }
-        // The sink may block (a full pipe); never hold the lock across it.
         if (send) {
-            sink_(std::span(&transmitted, 1));
+            size_t taken = sink_(std::span(&transmitted, 1));
+            tx_bytes_.fetch_add(1, std::memory_order_relaxed);
+            if (taken == 0) {
+                tx_dropped_.fetch_add(1, std::memory_order_relaxed);
+            }
         }
         if (pulse) {
             interrupt_();

@@ -1,8 +1,11 @@
 // A 16550A-compatible UART (the PC's COM1): what Linux's 8250 driver and early
 // console need. Output goes to a sink as it is written (the transmitter is
-// always empty); input is queued by the I/O thread and raised as interrupts.
+// always empty): the sink must not wait (a vCPU thread calls it), and says
+// how much it took; the rest is counted as dropped. Input is queued by the
+// I/O thread and raised as interrupts.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -16,7 +19,7 @@ namespace vmm {
 
 class Serial8250 : public BusDevice, public ConsoleSink {
   public:
-    using Sink = std::function<void(std::span<const uint8_t>)>;
+    using Sink = OutputSink;
     using Interrupt = std::function<void()>;
 
     static constexpr size_t kInputCapacity = 64 * 1024;
@@ -30,6 +33,11 @@ class Serial8250 : public BusDevice, public ConsoleSink {
     size_t enqueue_input(std::span<const uint8_t> bytes) override;
     // Room left in the input queue (the I/O thread stops reading when zero).
     size_t input_room() const override;
+
+    // Bytes the guest transmitted, and of those the ones the sink did not
+    // take (any thread).
+    uint64_t tx_bytes() const { return tx_bytes_.load(std::memory_order_relaxed); }
+    uint64_t tx_dropped() const { return tx_dropped_.load(std::memory_order_relaxed); }
 
   private:
     // Returns whether the interrupt line should be pulsed.
@@ -51,6 +59,8 @@ class Serial8250 : public BusDevice, public ConsoleSink {
     uint8_t divisor_high_ = 0;
     bool thr_empty_pending_ = false;  // THRE interrupt waiting to be seen
     bool line_raised_ = false;        // an interrupt condition already signalled
+    std::atomic<uint64_t> tx_bytes_{0};
+    std::atomic<uint64_t> tx_dropped_{0};
 };
 
 }  // namespace vmm

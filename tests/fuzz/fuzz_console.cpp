@@ -74,12 +74,9 @@ class CountingInterrupt : public vmm::VirtioInterrupt {
     unsigned config = 0;
 };
 
-int null_fd() {
-    static int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        std::abort();
-    }
-    return fd;
+// Takes every byte, as the VMM's output queue does while it has room.
+size_t discard_output(std::span<const uint8_t> bytes) {
+    return bytes.size();
 }
 
 // What the transport does at DRIVER_OK; false when it would refuse.
@@ -138,7 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         features |= 1ull << ConsoleDevice::kFeatureSize;
     }
 
-    ConsoleDevice device(null_fd(), 80, 25);
+    ConsoleDevice device(discard_output, 80, 25);
     auto input = device.input();
     std::vector<vmm::Queue> queues{vmm::Queue(ConsoleDevice::kQueueSize),
                                    vmm::Queue(ConsoleDevice::kQueueSize)};

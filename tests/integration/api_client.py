@@ -1,13 +1,15 @@
 """A small client for the VMM's API socket, and the response checker that
 holds every answer to the schemas in firecracker-api.yaml.
 
-Used by api_test.py. Needs Debian's python3-yaml and python3-jsonschema
-(tools/setup installs them).
+Used by api_test.py and output_test.py, whose command line run_case()
+reads. Needs Debian's python3-yaml and python3-jsonschema (tools/setup
+installs them).
 """
 import http.client
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 
@@ -160,3 +162,14 @@ class Api:
         assert contains.lower() in message.lower(), \
             f"{method} {target}: fault_message {message!r} lacks {contains!r}"
         return message
+
+
+def run_script_case(cases, what):
+    """`script VMM GUEST_DIR CASE`: run_case() of cases[CASE] with (vmm,
+    guests); 77 (skipped) without a usable /dev/kvm. `what` says which
+    tests need it."""
+    vmm, guests, case = sys.argv[1:4]
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print(f"SKIPPED: /dev/kvm is missing or not accessible: {what} need KVM")
+        return 77
+    return run_case(case, cases[case], vmm, guests)

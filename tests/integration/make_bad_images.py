@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the malformed kernel images the bad-input tests feed the VMM.
+"""Writes the malformed kernel images (and other bad files: a named pipe, an
+oversized config file) the bad-input tests feed the VMM.
 
 Usage: make_bad_images.py OUTDIR GOOD_ELF GOOD_BZIMAGE
 Deterministic: the same inputs give the same files.
@@ -39,6 +40,13 @@ def main():
                        0x1000000, 64, 0, 0, 64, 56, 1, 0, 0, 0)
     phdr = struct.pack("<IIQQQQQQ", 1, 5, 0x1000, 0x1000000, 0x1000000, 16, 1 << 30, 0x1000)
     write("huge.elf", ehdr + phdr + b"\0" * (0x1000 - len(ehdr) - len(phdr)) + b"\xf4" * 16)
+    # A named pipe nobody writes: opening it for reading would wait forever.
+    fifo = os.path.join(out, "fifo")
+    if os.path.lexists(fifo):
+        os.unlink(fifo)
+    os.mkfifo(fifo, 0o600)
+    # A config file over the 1 MiB limit (valid JSON, padded with spaces).
+    write("big-config.json", b"{" + b" " * (2 << 20) + b"}")
 
 
 if __name__ == "__main__":

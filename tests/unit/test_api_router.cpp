@@ -323,6 +323,32 @@ TEST_CASE("a config document sets everything the API would", "[api]") {
                       Contains("boot-source"));
 }
 
+// Through the API a second PUT with the same id replaces the first; a file
+// that names an id twice is a mistake (the first would be dropped silently).
+TEST_CASE("a config document refuses a drive or interface id given twice", "[api]") {
+    json kernel = {{"kernel_image_path", "/k"}};
+    json drive = {{"drive_id", "data"}, {"is_root_device", false}, {"path_on_host", "/d1"}};
+    json drive2 = {{"drive_id", "data"}, {"is_root_device", false}, {"path_on_host", "/d2"}};
+    vmm::VmConfig config;
+    CHECK_THROWS_WITH(
+        vmm::api::apply_config_document(
+            {{"boot-source", kernel}, {"drives", json::array({drive, drive2})}}, config),
+        Contains("drive_id \"data\" is given twice"));
+    json net = {{"iface_id", "eth0"}, {"host_dev_name", "tap0"}};
+    json net2 = {{"iface_id", "eth0"}, {"host_dev_name", "tap1"}};
+    vmm::VmConfig config2;
+    CHECK_THROWS_WITH(
+        vmm::api::apply_config_document(
+            {{"boot-source", kernel}, {"network-interfaces", json::array({net, net2})}}, config2),
+        Contains("iface_id \"eth0\" is given twice"));
+    // Different ids are fine.
+    json other = {{"drive_id", "other"}, {"is_root_device", false}, {"path_on_host", "/d2"}};
+    vmm::VmConfig config3;
+    vmm::api::apply_config_document(
+        {{"boot-source", kernel}, {"drives", json::array({drive, other})}}, config3);
+    CHECK(config3.drives.size() == 2);
+}
+
 TEST_CASE("a number too large for JSON's double is a 400, not an internal error", "[api]") {
     Api api;
     HttpResponse response =

@@ -5,12 +5,15 @@
 #include <catch2/catch.hpp>
 
 #include <linux/magic.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
 #include "devices/virtio/block/block_device.hpp"
 #include "test_helpers.hpp"
 #include "virtqueue_builder.hpp"
+#include "vmm/base/logger.hpp"
 
 using test::Bytes;
 using test::TempFile;
@@ -72,7 +75,49 @@ constexpr uint64_t kSize = 3 << 20;
 constexpr uint64_t kOffset = 5 * vmm::kSectorSize;
 constexpr uint64_t kLength = (2 << 20) + 3 * vmm::kSectorSize;
 
+// The guest's side of a block device's queue: an interrupt nobody waits for.
+struct NoInterrupt : vmm::VirtioInterrupt {
+    void signal_used_queue() override {}
+    void signal_config_change() override {}
+};
+
+// struct virtio_blk_req's header.
+struct BlkHeader {
+    uint32_t type;
+    uint32_t reserved;
+    uint64_t sector;
+};
+
 }  // namespace
+
+TEST_CASE("disk image: a named pipe is refused at once", "[block][disk_image]") {
+    test::TempFifo fifo;
+    for (bool read_only : {true, false}) {
+        test::Outcome outcome = test::outcome_within([&] { DiskImage(fifo.path(), read_only); },
+                                                     std::chrono::milliseconds(2000), fifo);
+        CHECK(outcome.prompt);
+        CHECK_THAT(outcome.error,
+                   Catch::Contains("is a named pipe, not a regular file or block device"));
+    }
+}
+
+// A block device is a disk too: sized by the device, not by st_size (0).
+// An unattached loop device has no size, so it reads as empty; what matters
+// is that it is not refused for not being a regular file.
+TEST_CASE("disk image: a block device is accepted", "[block][disk_image]") {
+    const char* device = "/dev/loop0";
+    struct stat st {};
+    if (::stat(device, &st) != 0 || !S_ISBLK(st.st_mode) || ::access(device, R_OK) != 0) {
+        WARN("no readable " << device << ": skipped");
+        return;
+    }
+    try {
+        DiskImage image(device, true);
+        CHECK(image.sectors() > 0);
+    } catch (const vmm::Error& e) {
+        CHECK_THAT(e.what(), Catch::Contains("is empty"));
+    }
+}
 
 TEST_CASE("disk image: write zeroes on a regular file", "[block][disk_image]") {
     Bytes original = nonzero_pattern(kSize);
@@ -175,17 +220,10 @@ TEST_CASE("block device: WRITE_ZEROES (with unmap) on a tmpfs image through the 
     vmm::BlockDevice device(std::make_unique<DiskImage>(file.path(), false), "serial",
                             vmm::BlockDevice::Engine::Auto);
     test::VirtqueueBuilder q(16, 1ull << vmm::VIRTIO_F_VERSION_1);
-    struct : vmm::VirtioInterrupt {
-        void signal_used_queue() override {}
-        void signal_config_change() override {}
-    } interrupt;
+    NoInterrupt interrupt;
     device.activate(q.memory(), 0, std::span(&q.queue(), 1), interrupt);
 
-    struct {
-        uint32_t type;
-        uint32_t reserved;
-        uint64_t sector;
-    } header{vmm::kBlkTypeWriteZeroes, 0, 0};
+    BlkHeader header{vmm::kBlkTypeWriteZeroes, 0, 0};
     auto header_desc = q.readable(sizeof(header));
     q.memory().write_obj(GuestAddress(header_desc.addr), header);
     for (uint32_t unmap : {0u, 1u}) {
@@ -203,4 +241,54 @@ TEST_CASE("block device: WRITE_ZEROES (with unmap) on a tmpfs image through the 
     std::fill(expected.begin() + 10 * 512, expected.begin() + 17 * 512, 0);
     check_zeroed(file.path(), expected, 30 * 512, 7 * 512);
     device.reset();
+}
+
+// A write the host refuses (here EFBIG past RLIMIT_FSIZE, as ENOSPC on a full
+// disk) gets IOERR, is logged once and counted in io_errors.
+TEST_CASE("block device: a failing write is logged once and counted", "[block][disk_image]") {
+    using vmm::GuestAddress;
+    TempFile file = TempFile::sparse(64 * vmm::kSectorSize);
+    TempFile log;
+    vmm::LoggerConfig log_config;
+    log_config.log_path = log.path();
+    vmm::Logger::instance().configure(log_config);
+    struct rlimit saved {};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    auto saved_handler = ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = saved;
+    small.rlim_cur = 8 * vmm::kSectorSize;  // writes from sector 8 on fail
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+
+    vmm::BlockDevice device(std::make_unique<DiskImage>(file.path(), false), "data",
+                            vmm::BlockDevice::Engine::Sync);
+    test::VirtqueueBuilder q(16, 1ull << vmm::VIRTIO_F_VERSION_1);
+    NoInterrupt interrupt;
+    device.activate(q.memory(), 0, std::span(&q.queue(), 1), interrupt);
+    std::vector<uint8_t> statuses;
+    for (uint64_t sector : {16u, 20u}) {
+        BlkHeader header{vmm::kBlkTypeOut, 0, sector};
+        auto header_desc = q.readable(sizeof(header));
+        q.memory().write_obj(GuestAddress(header_desc.addr), header);
+        auto data = q.readable(vmm::kSectorSize);
+        auto status = q.writable(1);
+        q.memory().fill(GuestAddress(status.addr), 1, 0xff);
+        q.add_chain({header_desc, data, status});
+        device.process_queue(0);
+        device.drain();
+        statuses.push_back(q.memory().read_obj<uint8_t>(GuestAddress(status.addr)));
+    }
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    ::signal(SIGXFSZ, saved_handler);
+    vmm::Logger::instance().configure(vmm::LoggerConfig{});
+    device.reset();
+
+    CHECK(statuses == std::vector<uint8_t>{vmm::kBlkStatusIoErr, vmm::kBlkStatusIoErr});
+    auto metrics = device.metrics();
+    CHECK(std::find(metrics.begin(), metrics.end(),
+                    std::pair<std::string, uint64_t>{"io_errors", 2}) != metrics.end());
+    Bytes logged = read_file(log.path());
+    std::string text(logged.begin(), logged.end());
+    CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+    CHECK_THAT(text, Catch::Contains("virtio-blk data: I/O error on disk image") &&
+                         Catch::Contains("File too large"));
 }

@@ -7,10 +7,13 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <future>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -88,6 +91,60 @@ class TempDir {
   private:
     std::string path_;
 };
+
+// A named pipe in a fresh /tmp directory, both removed when destroyed.
+class TempFifo {
+  public:
+    TempFifo() : path_(dir_.path() + "/fifo") {
+        if (::mkfifo(path_.c_str(), 0600) != 0) {
+            throw std::runtime_error("mkfifo failed");
+        }
+    }
+    TempFifo(const TempFifo&) = delete;
+    TempFifo& operator=(const TempFifo&) = delete;
+    ~TempFifo() { ::unlink(path_.c_str()); }
+
+    const std::string& path() const { return path_; }
+    // Opens both ends for a moment, which lets an open() waiting for a peer
+    // go on.
+    void unblock() const {
+        int fd = ::open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+
+  private:
+    TempDir dir_;
+    std::string path_;
+};
+
+struct Outcome {
+    bool prompt = false;  // finished within the time allowed
+    std::string error;    // what it threw (empty: nothing)
+};
+
+// Runs `open` on a thread and says whether it finished within `timeout` and
+// what it threw. If it did not finish, `fifo` is unblocked so that the
+// thread ends and the test fails instead of hanging.
+template <class F>
+Outcome outcome_within(F open, std::chrono::milliseconds timeout, const TempFifo& fifo) {
+    auto result = std::async(std::launch::async, [open]() -> std::string {
+        try {
+            open();
+        } catch (const std::exception& e) {
+            return e.what();
+        }
+        return {};
+    });
+    Outcome outcome;
+    outcome.prompt = result.wait_for(timeout) == std::future_status::ready;
+    while (result.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+        fifo.unblock();
+    }
+    outcome.error = result.get();
+    return outcome;
+}
 
 // `count` bytes of a recognisable pattern, different for each `seed`.
 inline Bytes pattern(size_t count, uint8_t seed = 1) {

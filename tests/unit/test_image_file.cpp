@@ -61,3 +61,13 @@ TEST_CASE("ImageFile rejects missing, empty and non-regular files", "[image_file
     CHECK_THROWS_WITH(ImageFile(dir.path(), "kernel"), Contains("is a directory"));
     CHECK_THROWS_WITH(ImageFile("/dev/null", "kernel"), Contains("not a regular file"));
 }
+
+// Opening a FIFO for reading waits for a writer: a kernel or initrd named by
+// a FIFO would hang startup (or the API's loop, which checks boot sources).
+TEST_CASE("ImageFile refuses a named pipe at once", "[image_file]") {
+    test::TempFifo fifo;
+    test::Outcome outcome = test::outcome_within([&] { ImageFile(fifo.path(), "kernel"); },
+                                                 std::chrono::milliseconds(2000), fifo);
+    CHECK(outcome.prompt);
+    CHECK_THAT(outcome.error, Contains("kernel '" + fifo.path() + "' is a named pipe"));
+}

@@ -30,6 +30,26 @@ struct TempDir {
     ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
+// Points fd 2 at `path` until destroyed (or until restore()).
+struct StderrToFile {
+    explicit StderrToFile(const std::string& path) : saved(::dup(STDERR_FILENO)) {
+        REQUIRE(saved >= 0);
+        int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        REQUIRE(file >= 0);
+        ::dup2(file, STDERR_FILENO);
+        ::close(file);
+    }
+    ~StderrToFile() { restore(); }
+    void restore() {
+        if (saved >= 0) {
+            ::dup2(saved, STDERR_FILENO);
+            ::close(saved);
+            saved = -1;
+        }
+    }
+    int saved;
+};
+
 // Every test leaves the process-wide logger as it found it: stderr, Info.
 struct RestoreLogger {
     ~RestoreLogger() { vmm::Logger::instance().configure(LoggerConfig{}); }
@@ -162,17 +182,10 @@ TEST_CASE("Logger on stderr writes exactly 'vmm: message'", "[logger]") {
     TempDir dir;
     std::string path = dir.path + "/stderr";
     vmm::Logger::instance().configure(LoggerConfig{});
-    // Point fd 2 at a file for the duration of the test.
-    int saved = ::dup(STDERR_FILENO);
-    REQUIRE(saved >= 0);
-    int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    REQUIRE(file >= 0);
-    ::dup2(file, STDERR_FILENO);
-    ::close(file);
+    StderrToFile redirect(path);
     vmm::log_warning("virtio-net {}: link down", "net0");
     vmm::log_debug("hidden at Info");
-    ::dup2(saved, STDERR_FILENO);
-    ::close(saved);
+    redirect.restore();
     auto lines = read_lines(path);
     REQUIRE(lines.size() == 1);
     CHECK(lines[0] == "vmm: virtio-net net0: link down");
@@ -269,6 +282,27 @@ TEST_CASE("Logger drops lines to a full pipe instead of blocking", "[logger]") {
         CHECK(without_timestamp(line) == "vmm: " + std::to_string(expected) + " " + filler);
     }
     ::close(reader);
+}
+
+// A log that cannot be written (a full disk) would silence the VMM: the
+// first failure is said on stderr, once; every lost line is counted.
+TEST_CASE("Logger says once on stderr that its file cannot be written", "[logger]") {
+    RestoreLogger restore;
+    TempDir dir;
+    std::string path = dir.path + "/stderr";
+    StderrToFile redirect(path);
+    configure_file("/dev/full", LogLevel::Info);
+    auto& logger = vmm::Logger::instance();
+    uint64_t dropped = logger.lines_dropped();
+    for (int i = 0; i < 3; ++i) {
+        vmm::log_info("line {}", i);
+    }
+    redirect.restore();
+    CHECK(logger.lines_dropped() - dropped == 3);
+    auto lines = read_lines(path);
+    REQUIRE(lines.size() == 1);
+    CHECK_THAT(lines[0], Catch::Contains("cannot write to the log file '/dev/full'") &&
+                             Catch::Contains("No space left on device"));
 }
 
 TEST_CASE("Logger cuts very long lines to one pipe write", "[logger]") {

@@ -30,10 +30,15 @@ struct Uart {
     int interrupts = 0;
     std::vector<uint8_t> output;
     int sink_calls = 0;
+    bool sink_full = false;  // the sink takes nothing (its queue is full)
     Serial8250 serial{[this] { ++interrupts; },
-                      [this](std::span<const uint8_t> bytes) {
+                      [this](std::span<const uint8_t> bytes) -> size_t {
                           ++sink_calls;
+                          if (sink_full) {
+                              return 0;
+                          }
                           output.insert(output.end(), bytes.begin(), bytes.end());
+                          return bytes.size();
                       }};
 
     uint8_t in(uint64_t offset) {
@@ -69,6 +74,19 @@ TEST_CASE("Serial8250 writing THR sends the byte to the sink", "[serial]") {
     CHECK(uart.output == std::vector<uint8_t>{'h', 'i', 0});
     CHECK(uart.sink_calls == 3);
     CHECK(uart.interrupts == 0);  // IER is 0 after reset
+}
+
+TEST_CASE("Serial8250 counts what the sink did not take", "[serial]") {
+    Uart uart;
+    uart.out(kData, 'a');
+    uart.sink_full = true;
+    uart.out(kData, 'b');
+    uart.out(kData, 'c');
+    CHECK(uart.output == std::vector<uint8_t>{'a'});
+    CHECK(uart.serial.tx_bytes() == 3);
+    CHECK(uart.serial.tx_dropped() == 2);
+    // The guest sees the transmitter empty all the same: it never waits.
+    CHECK((uart.in(kLsr) & (kLsrThre | kLsrTemt)) == (kLsrThre | kLsrTemt));
 }
 
 TEST_CASE("Serial8250 divisor latch does not transmit", "[serial]") {

@@ -9,6 +9,7 @@
 
 #include "vmm/api/json_object.hpp"
 #include "vmm/base/error.hpp"
+#include "vmm/base/input_file.hpp"
 #include "vmm/base/logger.hpp"
 
 namespace vmm::api {
@@ -30,12 +31,10 @@ HttpResponse ok(const json& body) {
 }
 
 // Firecracker opens the files at PUT time, so a typo is reported at once.
-void check_openable(const std::string& path, bool writable, std::string_view what) {
-    int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0) {
-        throw SystemError(fmt::format("{}: cannot open {}", what, path), errno);
-    }
-    ::close(fd);
+// Without waiting: this runs on the loop that serves the API and the devices.
+void check_openable(const std::string& path, bool writable, std::string_view what,
+                    InputKind kind = InputKind::RegularFile) {
+    open_input_file(path, writable ? O_RDWR : O_RDONLY, what, kind);
 }
 
 // "/drives/rootfs" with prefix "/drives/" -> "rootfs"; nullopt otherwise.
@@ -205,7 +204,8 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
             DriveConfig drive = parse_drive(parsed, *id);
             VmConfig updated = control_.config();
             insert_drive(updated, drive);
-            check_openable(drive.path, !drive.read_only, fmt::format("drive {}", drive.id));
+            check_openable(drive.path, !drive.read_only, fmt::format("drive {}", drive.id),
+                           InputKind::RegularFileOrBlockDevice);
             control_.set_config(std::move(updated));
             return no_content();
         }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 #include "vmm/api/json_object.hpp"
 #include "vmm/base/error.hpp"
@@ -469,28 +470,33 @@ ServiceConfig apply_config_document(const json& document, VmConfig& config) {
         throw Error("the configuration has no \"boot-source\" (kernel_image_path)");
     }
     apply_boot_source(*sections.optional_value("boot-source"), config);
-    auto each = [&](const char* name, auto apply) {
-        if (const json* list = sections.optional_value(name)) {
-            if (!list->is_array()) {
-                throw_body_error(fmt::format("invalid type for `{}`, expected a sequence", name));
+    // Each item of a list, with its id (empty when missing; parsing says so).
+    // Through the API a second PUT of an id replaces the first; in one file
+    // the same id twice is a mistake that would drop the first silently.
+    auto each = [&](const char* name, const char* id_field, auto apply) {
+        const json* list = sections.optional_value(name);
+        if (list == nullptr) {
+            return;
+        }
+        if (!list->is_array()) {
+            throw_body_error(fmt::format("invalid type for `{}`, expected a sequence", name));
+        }
+        std::set<std::string> seen;
+        for (const json& item : *list) {
+            std::string id =
+                item.is_object() && item.contains(id_field) && (*item.find(id_field)).is_string()
+                    ? (*item.find(id_field)).get<std::string>()
+                    : std::string();
+            if (!id.empty() && !seen.insert(id).second) {
+                throw Error(fmt::format("\"{}\": {} \"{}\" is given twice", name, id_field, id));
             }
-            for (const json& item : *list) {
-                apply(item);
-            }
+            apply(item, id);
         }
     };
-    each("drives", [&](const json& item) {
-        std::string id =
-            item.is_object() && item.contains("drive_id") && item["drive_id"].is_string()
-                ? item["drive_id"].get<std::string>()
-                : std::string();
+    each("drives", "drive_id", [&](const json& item, const std::string& id) {
         insert_drive(config, parse_drive(item, id));
     });
-    each("network-interfaces", [&](const json& item) {
-        std::string id =
-            item.is_object() && item.contains("iface_id") && item["iface_id"].is_string()
-                ? item["iface_id"].get<std::string>()
-                : std::string();
+    each("network-interfaces", "iface_id", [&](const json& item, const std::string& id) {
         insert_network_interface(config, parse_network_interface(item, id));
     });
     if (const json* entropy = sections.optional_value("entropy")) {

@@ -91,11 +91,15 @@ void HttpConnection::advance() {
 }
 
 void HttpConnection::read_more() {
+    if (stream_.idle() && !idle_since_) {
+        idle_since_ = std::chrono::steady_clock::now();
+    }
     socket_.async_read_some(
         stream_.prepare(kReadChunk), [self = shared_from_this()](const error_code& ec, size_t n) {
             if (self->closed_) {
                 return;
             }
+            self->idle_since_.reset();
             if (ec) {
                 // EOF: the client may have half-closed and still wait for an
                 // answer to a partial request. Anything else: it is gone.

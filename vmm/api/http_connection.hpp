@@ -7,7 +7,9 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -42,6 +44,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     void start();
     // Closes the socket at once; pending operations end with operation_aborted.
     void close();
+    // Since when it waits for a request of which nothing has arrived yet
+    // (nullopt while a request or response is under way): the server closes
+    // the one idle the longest when it needs room for a new client.
+    std::optional<std::chrono::steady_clock::time_point> idle_since() const {
+        return closed_ ? std::nullopt : idle_since_;
+    }
 
   private:
     void arm_deadline(std::chrono::milliseconds timeout);
@@ -58,6 +66,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     std::string out_;
     bool closed_ = false;
     bool draining_ = false;  // an error response is out; only reading to EOF
+    std::optional<std::chrono::steady_clock::time_point> idle_since_;
 };
 
 }  // namespace vmm::api

@@ -26,13 +26,17 @@ struct HttpResponse {
 using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpLimits {
-    size_t max_body_bytes = 51200;   // Firecracker's default (--http-api-max-payload-size)
-    size_t max_header_bytes = 8192;  // request line, fields and the blank line
+    size_t max_body_bytes = 51200;  // Firecracker's default (--http-api-max-payload-size)
+    // The request line, fields and the blank line; a chunked body's chunk
+    // extensions and trailers, together, have the same limit.
+    size_t max_header_bytes = 8192;
     size_t max_header_fields = 64;
     // The whole request (headers and body) must arrive within this, counted
     // from accept or from the end of the previous response.
     std::chrono::milliseconds request_timeout{5000};
-    size_t max_connections = 512;  // beyond this, new connections are closed at once
+    // Beyond this a new connection closes the one idle the longest, or is
+    // closed at once when every connection is in the middle of a request.
+    size_t max_connections = 512;
 };
 
 struct HttpServerCounters {
@@ -40,7 +44,8 @@ struct HttpServerCounters {
     uint64_t requests = 0;      // well-formed requests passed to the handler
     uint64_t bad_requests = 0;  // malformed or over a limit: answered 400
     uint64_t timeouts = 0;      // closed because a request did not arrive in time
-    uint64_t refused = 0;       // closed at once: max_connections reached
+    uint64_t refused = 0;       // closed at once: max_connections reached, none idle
+    uint64_t evicted = 0;       // idle, closed to make room for a new connection
 };
 
 // {"fault_message": message}, the body of every error response.

@@ -22,6 +22,13 @@ std::string payload_too_large(uint64_t size, size_t limit) {
         limit);
 }
 
+std::string framing_too_large(size_t limit) {
+    return fmt::format(
+        "Invalid HTTP request: the chunk headers or trailers are larger than the limit of {} "
+        "bytes.",
+        limit);
+}
+
 }  // namespace
 
 // Beast's parser with our callbacks: it collects method, target and body and
@@ -50,12 +57,16 @@ class HttpRequestStream::Parser final : public http::basic_parser<true> {
 
     void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
 
-    void on_field_impl(http::field name, beast::string_view, beast::string_view value,
+    void on_field_impl(http::field name, beast::string_view name_text, beast::string_view value,
                        beast::error_code& ec) override {
         if (++fields_ > limits_.max_header_fields) {
             fault =
                 fmt::format("Too many header fields: the limit is {}.", limits_.max_header_fields);
             ec = http::error::header_limit;
+            return;
+        }
+        if (is_header_done()) {  // a trailer: Beast does not count these
+            count_framing(name_text.size() + value.size() + 4, ec);
             return;
         }
         // RFC 9110 10.1.1: a 1.0 client's Expect is ignored.
@@ -85,8 +96,12 @@ class HttpRequestStream::Parser final : public http::basic_parser<true> {
         return body.size();
     }
 
-    void on_chunk_header_impl(std::uint64_t size, beast::string_view,
+    void on_chunk_header_impl(std::uint64_t size, beast::string_view extensions,
                               beast::error_code& ec) override {
+        count_framing(extensions.size(), ec);
+        if (ec) {
+            return;
+        }
         size_t have = request.body.size();  // never above the limit
         if (size > limits_.max_body_bytes - have) {
             uint64_t total = size > std::numeric_limits<uint64_t>::max() - have
@@ -104,8 +119,18 @@ class HttpRequestStream::Parser final : public http::basic_parser<true> {
 
     void on_finish_impl(beast::error_code&) override {}
 
+    // Trailers and chunk extensions count against the header limit too.
+    void count_framing(size_t bytes, beast::error_code& ec) {
+        framing_bytes_ += bytes;
+        if (framing_bytes_ > limits_.max_header_bytes) {
+            fault = framing_too_large(limits_.max_header_bytes);
+            ec = http::error::header_limit;
+        }
+    }
+
     const HttpLimits& limits_;
     size_t fields_ = 0;
+    size_t framing_bytes_ = 0;
     int version_ = 11;
 };
 
@@ -158,6 +183,13 @@ HttpRequestStream::Event HttpRequestStream::next() {
         size_t used = parser_->put(bytes.data(), ec);
         bytes.consume(used);
         if (ec == http::error::need_more) {
+            // Beast keeps an unfinished header block, chunk-size line or
+            // trailer block unconsumed until its end, and limits only the
+            // first: bound what waits here for the others too. (Body bytes
+            // are consumed as they come.)
+            if (parser_->is_header_done() && bytes.size() > limits_.max_header_bytes) {
+                return fail(framing_too_large(limits_.max_header_bytes));
+            }
             break;
         }
         if (ec) {
@@ -186,6 +218,10 @@ HttpRequestStream::Event HttpRequestStream::next() {
         return event;
     }
     return {};
+}
+
+bool HttpRequestStream::idle() const {
+    return !failed_ && !parser_ && buffer_->bytes.size() == 0;
 }
 
 HttpRequestStream::Event HttpRequestStream::finish() {

@@ -42,6 +42,8 @@ class HttpRequestStream {
     Event next();
     // The client closed its side: an error if it left a partial request.
     Event finish();
+    // Between requests: nothing of a next request has arrived.
+    bool idle() const;
 
   private:
     class Parser;

@@ -61,7 +61,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
   private:
     void admit(stream_protocol::socket peer) {
         HttpServerShared& shared = *shared_;
-        if (shared.open_connections >= shared.limits.max_connections) {
+        if (shared.open_connections >= shared.limits.max_connections && !evict_oldest_idle()) {
             ++shared.counters.refused;
             error_code ignored;
             peer.close(ignored);
@@ -69,6 +69,28 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
         }
         ++shared.counters.connections;
         std::make_shared<HttpConnection>(std::move(peer), shared_)->start();
+    }
+
+    // At the bound, idle clients must not lock the API out: the one idle the
+    // longest goes (it can reconnect). Connections in the middle of a request
+    // stay, and are closed by request_timeout if they stall. A scan of at
+    // most max_connections, only when the bound is reached.
+    bool evict_oldest_idle() {
+        HttpConnection* oldest = nullptr;
+        std::chrono::steady_clock::time_point oldest_since{};
+        for (HttpConnection* connection : shared_->live) {
+            auto since = connection->idle_since();
+            if (since && (oldest == nullptr || *since < oldest_since)) {
+                oldest = connection;
+                oldest_since = *since;
+            }
+        }
+        if (oldest == nullptr) {
+            return false;
+        }
+        oldest->close();
+        ++shared_->counters.evicted;
+        return true;
     }
 
     stream_protocol::acceptor acceptor_;

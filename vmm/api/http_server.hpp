@@ -2,8 +2,9 @@
 // (Boost.Beast's parser, Asio's local sockets). Each request goes to a
 // RequestHandler; the server itself only speaks HTTP and enforces HttpLimits:
 // malformed or oversized requests get a 400 and the connection is closed,
-// slow or idle clients are closed after request_timeout, and nothing a client
-// sends blocks the loop or other clients.
+// slow or idle clients are closed after request_timeout (or, when the
+// connection bound is reached, the client idle the longest makes room for a
+// new one), and nothing a client sends blocks the loop or other clients.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -89,6 +89,8 @@ void Logger::configure(const LoggerConfig& config) {
     std::lock_guard lock(mutex_);
     file_ = std::move(file);
     file_fd_.store(file_.valid() ? file_.get() : -1, std::memory_order_relaxed);
+    path_ = config.log_path.value_or("");
+    failure_reported_ = false;
     show_level_ = config.show_level;
     show_log_origin_ = config.show_log_origin;
     module_ = config.module.value_or("");
@@ -142,6 +144,7 @@ void Logger::write(LogLevel level, const char* file, int line, std::string_view 
 
     int fd = file_.valid() ? file_.get() : STDERR_FILENO;
     size_t done = 0;
+    int error = 0;
     while (done < text.size()) {
         ssize_t n = ::write(fd, text.data() + done, text.size() - done);
         if (n > 0) {
@@ -149,13 +152,25 @@ void Logger::write(LogLevel level, const char* file, int line, std::string_view 
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else {
+            error = n < 0 ? errno : EIO;
             break;  // EAGAIN (full pipe), EPIPE (reader gone), ...: drop the line
         }
     }
     if (done == text.size()) {
         written_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    // A full pipe is a reader that is behind: counted only. Anything else
+    // (ENOSPC, EIO, a reader gone) would silence the log for good: said once
+    // on stderr, the one place left to say it.
+    if (file_.valid() && error != EAGAIN && !failure_reported_) {
+        failure_reported_ = true;
+        std::string notice = fmt::format(
+            "vmm: cannot write to the log file '{}' ({}): its lines are dropped and counted "
+            "(log_lines_dropped)\n",
+            path_, std::strerror(error));
+        [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, notice.data(), notice.size());
     }
 }
 

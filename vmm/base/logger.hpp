@@ -13,7 +13,8 @@
 //
 // Lines are cut at PIPE_BUF (4096) bytes so that a write to a pipe is all or
 // nothing; a line that finds the pipe full is dropped and counted
-// (`lines_dropped`), so a slow reader never stalls a vCPU.
+// (`lines_dropped`), so a slow reader never stalls a vCPU. Any other write
+// error of log_path (a full disk, /dev/full) is said once on stderr.
 #pragma once
 
 #include <atomic>
@@ -82,6 +83,8 @@ class Logger {
 
     mutable std::mutex mutex_;  // guards everything below and each write(2)
     UniqueFd file_;             // not valid: stderr
+    std::string path_;          // log_path, for the write error notice
+    bool failure_reported_ = false;
     bool show_level_ = false;
     bool show_log_origin_ = false;
     std::string module_;

@@ -1,21 +1,20 @@
 #include "vmm/core/instance.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <cstdio>
-
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
 #include <boost/asio/post.hpp>
 
 #include "devices/virtio/net/tap.hpp"
 #include "vmm/api/json_object.hpp"
 #include "vmm/base/error.hpp"
+#include "vmm/base/input_file.hpp"
 #include "vmm/core/vm_builder.hpp"
 #include "vmm/kvm/ioctl.hpp"
 #include "vmm/seccomp/builtin_programs.hpp"
@@ -25,15 +24,50 @@ namespace vmm {
 
 namespace {
 
-api::ServiceConfig load_config_file(const std::string& path, VmConfig& config) {
-    std::ifstream file(path);
-    if (!file) {
-        throw SystemError(fmt::format("--config-file {}", path), errno);
+// A real configuration is a few KiB even with many drives (Firecracker caps
+// each API body at 51200 bytes by default; a config file holds several of
+// those objects): 1 MiB is far above that, and small enough that a huge file
+// costs nothing.
+constexpr size_t kMaxConfigFileBytes = 1 << 20;
+
+// The file's text, refused when it is no regular file (/dev/zero, a named
+// pipe: vmm/base/input_file.hpp) or larger than kMaxConfigFileBytes.
+std::string read_config_file(const std::string& path) {
+    InputFile file = open_input_file(path, O_RDONLY, "--config-file");
+    auto too_large = [&] {
+        return Error(fmt::format("--config-file '{}' is larger than the limit of {} bytes", path,
+                                 kMaxConfigFileBytes));
+    };
+    if (uint64_t(file.info.st_size) > kMaxConfigFileBytes) {
+        throw too_large();
     }
-    std::stringstream text;
-    text << file.rdbuf();
+    // Read to the end, whatever fstat said: the file may have grown since.
+    std::string text;
+    text.reserve(size_t(file.info.st_size));
+    char chunk[16384];
+    for (;;) {
+        ssize_t n = ::read(file.fd.get(), chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw_errno(fmt::format("cannot read --config-file '{}'", path));
+        }
+        if (n == 0) {
+            break;
+        }
+        text.append(chunk, size_t(n));
+        if (text.size() > kMaxConfigFileBytes) {
+            throw too_large();
+        }
+    }
+    return text;
+}
+
+api::ServiceConfig load_config_file(const std::string& path, VmConfig& config) {
+    std::string text = read_config_file(path);
     try {
-        return api::apply_config_document(api::parse_json_body(text.str()), config);
+        return api::apply_config_document(api::parse_json_body(text), config);
     } catch (const Error& e) {
         throw Error(fmt::format("--config-file {}: {}", path, e.what()));
     }
@@ -345,6 +379,7 @@ nlohmann::json Instance::collect_metrics() const {
         api["bad_requests"] = http.bad_requests;
         api["timeouts"] = http.timeouts;
         api["refused_connections"] = http.refused;
+        api["evicted_connections"] = http.evicted;
         api["open_connections"] = server_->open_connections();
     }
     line["api_server"] = api;
@@ -357,6 +392,10 @@ nlohmann::json Instance::collect_metrics() const {
         {"metrics_lines_dropped", metrics_ ? metrics_->lines_dropped() : 0},
     };
     if (machine_) {
+        // Firecracker's uart group: bytes the guest wrote, and those dropped
+        // because the output queue was full (a reader that stalls).
+        line["uart"] = {{"write_count", machine_->serial().tx_bytes()},
+                        {"missed_write_count", machine_->serial().tx_dropped()}};
         for (const auto& [name, counters] : machine_->device_metrics()) {
             nlohmann::json group = nlohmann::json::object();
             for (const auto& [counter, value] : counters) {

@@ -46,6 +46,16 @@ Machine::~Machine() {
             vcpu->join();
         }
     }
+    close_outputs();
+}
+
+void Machine::close_outputs() {
+    if (serial_writer_) {
+        serial_writer_->close();
+    }
+    if (stdout_writer_) {
+        stdout_writer_->close();  // a second close() of the same writer does nothing
+    }
 }
 
 void Machine::release_terminal() {
@@ -170,6 +180,18 @@ void Machine::start(const seccomp::ThreadFilters* filters) {
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2}) {
         sigaddset(&blocked, sig);
     }
+    if (filters != nullptr) {
+        // The output threads, made with the devices, take the vmm filter.
+        std::vector<AsyncWriter*> writers{stdout_writer_.get()};
+        if (serial_writer_ != stdout_writer_) {
+            writers.push_back(serial_writer_.get());
+        }
+        for (AsyncWriter* writer : writers) {
+            if (writer != nullptr) {
+                writer->run_on_thread([filters] { filters->install(seccomp::ThreadKind::Vmm); });
+            }
+        }
+    }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     for (auto& vcpu : vcpus_) {
         vcpu->start(filters, guest_entry_);
@@ -197,13 +219,20 @@ int Machine::finish() {
         }
     }
     trace_.mark(BootTrace::Event::Exit);
+    // The guest's last words, written out unless the reader stalls.
+    close_outputs();
     if (config_.verbose) {
-        for (const auto& transport : virtio_->transports()) {
+        auto log_metrics = [](const std::string& device, const VirtioDevice::Metrics& metrics) {
             std::string line;
-            for (const auto& [name, value] : transport->metrics()) {
+            for (const auto& [name, value] : metrics) {
                 line += fmt::format(" {}={}", name, value);
             }
-            log_info("{}:{}", transport->name(), line);
+            log_info("{}:{}", device, line);
+        };
+        log_metrics("serial",
+                    {{"tx_bytes", serial_->tx_bytes()}, {"tx_dropped", serial_->tx_dropped()}});
+        for (const auto& transport : virtio_->transports()) {
+            log_metrics(transport->name(), transport->metrics());
         }
     }
     return stop_.status();

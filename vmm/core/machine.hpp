@@ -20,6 +20,7 @@
 #include "devices/virtio/block/disk_image.hpp"
 #include "devices/virtio/console/console_device.hpp"
 #include "devices/virtio/net/tap.hpp"
+#include "vmm/base/async_writer.hpp"
 #include "vmm/base/unique_fd.hpp"
 #include "vmm/config/config.hpp"
 #include "vmm/core/boot_trace.hpp"
@@ -88,12 +89,18 @@ class Machine {
     void send_ctrl_alt_del();
     // Each virtio device's name and counters, in device order.
     std::vector<std::pair<std::string, VirtioDevice::Metrics>> device_metrics() const;
+    // The serial port (its counters: tx_bytes, tx_dropped).
+    const Serial8250& serial() const { return *serial_; }
 
   private:
     friend class MachineBuilder;
     Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop);
 
     void stop_all();
+    // Lets the output writers drain for a moment, then stops them (what is
+    // left is dropped): they write to serial_out_ and stdout, so before
+    // serial_out_ closes. Idempotent.
+    void close_outputs();
     // Re-reads the terminal size on each SIGWINCH for virtio-console.
     void follow_terminal_size(boost::asio::signal_set& resize);
 
@@ -108,7 +115,12 @@ class Machine {
     Bus pio_bus_;
     Bus mmio_bus_;
     std::shared_ptr<Serial8250> serial_;
-    UniqueFd serial_out_;           // PUT /serial's serial_out_path; stdout otherwise
+    UniqueFd serial_out_;  // PUT /serial's serial_out_path; stdout otherwise
+    // The console output's writer threads, shared with the devices' sinks:
+    // stdout's (when serial or virtio-console write there) and the serial
+    // port's (stdout's unless serial_out_path).
+    std::shared_ptr<AsyncWriter> stdout_writer_;
+    std::shared_ptr<AsyncWriter> serial_writer_;
     std::shared_ptr<I8042> i8042_;  // null where the platform has none
     std::unique_ptr<VirtioIoDispatcher> virtio_;
     ConsoleDevice* virtio_console_ = nullptr;  // owned by its transport

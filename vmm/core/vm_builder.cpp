@@ -1,6 +1,5 @@
 #include "vmm/core/vm_builder.hpp"
 
-#include <poll.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -20,25 +19,6 @@
 namespace vmm {
 
 namespace {
-
-// Writes all of `bytes` to a possibly non-blocking fd (our stdout may be
-// shared with a parent that made it so).
-void write_all(int fd, std::span<const uint8_t> bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n > 0) {
-            done += size_t(n);
-        } else if (n < 0 && errno == EAGAIN) {
-            pollfd p{fd, POLLOUT, 0};
-            ::poll(&p, 1, -1);
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            return;  // stdout closed: console output is dropped, the guest goes on
-        }
-    }
-}
 
 // Setting up vCPUs on several threads wins only when each thread has a
 // CPU of its own: measured on a 2-CPU PVM host (about 100 us of KVM time
@@ -202,13 +182,27 @@ void MachineBuilder::devices(MachineInputs& inputs) {
     Bus& mmio = m_.mmio_bus_;
     Machine& m = m_;
 
+    // The guest's console output goes through writer threads, never written
+    // on a vCPU or the I/O thread (vmm/base/async_writer.hpp): one for
+    // stdout, made when first needed, and one for serial_out_path.
+    auto stdout_writer = [&m] {
+        if (!m.stdout_writer_) {
+            m.stdout_writer_ = std::make_shared<AsyncWriter>(STDOUT_FILENO, "stdout");
+        }
+        return m.stdout_writer_;
+    };
     m.serial_out_ = std::move(inputs.serial_out);
-    int serial_fd = m.serial_out_.get() >= 0 ? m.serial_out_.get() : STDOUT_FILENO;
-    m.serial_ = std::make_shared<Serial8250>(pulse(vm, layout_.serial.irq),
-                                             [&m, serial_fd](std::span<const uint8_t> bytes) {
-                                                 m.trace_.mark(BootTrace::Event::FirstSerialByte);
-                                                 write_all(serial_fd, bytes);
-                                             });
+    m.serial_writer_ =
+        m.serial_out_.valid()
+            ? std::make_shared<AsyncWriter>(
+                  m.serial_out_.get(), fmt::format("serial_out_path {}", *config_.serial_out_path))
+            : stdout_writer();
+    m.serial_ = std::make_shared<Serial8250>(
+        pulse(vm, layout_.serial.irq),
+        [&m, writer = m.serial_writer_](std::span<const uint8_t> bytes) {
+            m.trace_.mark(BootTrace::Event::FirstSerialByte);
+            return writer->write(bytes);
+        });
     bus_of(pio, mmio, layout_.serial)
         .insert(layout_.serial.address, layout_.serial.size, m.serial_);
 
@@ -261,7 +255,11 @@ void MachineBuilder::devices(MachineInputs& inputs) {
     }
     if (config_.console == ConsoleKind::Virtio) {
         auto [cols, rows] = terminal_size(STDOUT_FILENO);
-        auto console = std::make_unique<ConsoleDevice>(STDOUT_FILENO, cols, rows);
+        auto console = std::make_unique<ConsoleDevice>(
+            [writer = stdout_writer()](std::span<const uint8_t> bytes) {
+                return writer->write(bytes);
+            },
+            cols, rows);
         m.virtio_console_ = console.get();
         m.virtio_->add(std::move(console), "virtio-console", slots_[slot++]);
     }

@@ -1,32 +1,20 @@
 #include "vmm/memory/image_file.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "vmm/base/input_file.hpp"
 
 namespace vmm {
 
 ImageFile::ImageFile(const std::string& path, std::string role)
     : path_(path), role_(std::move(role)) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        throw SystemError(fmt::format("cannot open {} '{}'", role_, path), errno);
-    }
-    fd_.reset(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) < 0) {
-        throw_errno(fmt::format("cannot stat {} '{}'", role_, path));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        throw Error(fmt::format("{} '{}' is a directory", role_, path));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        throw Error(fmt::format("{} '{}' is not a regular file", role_, path));
-    }
-    if (st.st_size == 0) {
+    InputFile file = open_input_file(path, O_RDONLY, role_);
+    if (file.info.st_size == 0) {
         throw Error(fmt::format("{} '{}' is empty", role_, path));
     }
-    size_ = static_cast<uint64_t>(st.st_size);
+    fd_ = std::move(file.fd);
+    size_ = static_cast<uint64_t>(file.info.st_size);
 }
 
 void ImageFile::read_exact(uint64_t offset, std::span<uint8_t> out) const {

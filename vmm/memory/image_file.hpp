@@ -14,7 +14,8 @@ namespace vmm {
 class ImageFile {
   public:
     // `role` names the file in errors ("kernel", "initrd"). Rejects missing,
-    // unreadable, non-regular and empty files.
+    // unreadable, non-regular and empty files, without waiting on a named
+    // pipe (vmm/base/input_file.hpp).
     ImageFile(const std::string& path, std::string role);
 
     const std::string& path() const { return path_; }

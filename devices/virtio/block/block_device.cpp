@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "devices/virtio/virtio_spec.hpp"
+#include "vmm/base/logger.hpp"
 
 namespace vmm {
 
@@ -151,6 +152,7 @@ uint8_t BlockDevice::execute_inline(const BlockRequest& request, uint32_t& writt
                 int result = request.type == kBlkTypeDiscard ? image_->discard(at, length)
                                                              : image_->write_zeroes(at, length);
                 if (result != 0) {
+                    note_io_error(result);
                     return kBlkStatusIoErr;
                 }
             }
@@ -243,6 +245,7 @@ bool BlockDevice::complete_finished() {
         Slot& slot = slots_[token];
         slot.in_flight = false;
         --in_flight_count_;
+        note_io_error(result);
         complete(static_cast<uint16_t>(token), slot.status_address,
                  result == 0 ? kBlkStatusOk : kBlkStatusIoErr,
                  result == 0 ? slot.written_on_success : 0);
@@ -281,9 +284,25 @@ bool BlockDevice::process_backend(size_t) {
     return false;
 }
 
+void BlockDevice::note_io_error(int result) {
+    if (result == 0) {
+        return;
+    }
+    // The guest gets IOERR; the host's user gets told once (a full disk
+    // would otherwise fill the log), and io_errors counts them all.
+    if (io_errors_++ == 0) {
+        log_error(
+            "virtio-blk {}: I/O error on disk image '{}': {} (the guest gets IOERR; "
+            "later ones are counted in io_errors)",
+            id_, image_->path(), std::strerror(-result));
+    }
+}
+
 VirtioDevice::Metrics BlockDevice::metrics() const {
-    return {{"requests", requests_}, {"read_bytes", read_bytes_},     {"write_bytes", write_bytes_},
-            {"discards", discards_}, {"write_zeroes", write_zeroes_}, {"errors", errors_}};
+    return {{"requests", requests_},         {"read_bytes", read_bytes_},
+            {"write_bytes", write_bytes_},   {"discards", discards_},
+            {"write_zeroes", write_zeroes_}, {"errors", errors_},
+            {"io_errors", io_errors_}};
 }
 
 void BlockDevice::notify_if_used() {

@@ -76,6 +76,8 @@ class BlockDevice : public VirtioDevice {
     bool complete_finished();
     void notify_if_used();
     uint8_t execute_inline(const BlockRequest& request, uint32_t& written);
+    // Counts a failed host I/O (`result` is -errno; 0 is success) and logs the first.
+    void note_io_error(int result);
 
     std::unique_ptr<DiskImage> image_;
     std::string id_;
@@ -83,8 +85,8 @@ class BlockDevice : public VirtioDevice {
     std::vector<Slot> slots_;     // one per descriptor head
     size_t in_flight_count_ = 0;  // slots in flight
     // Counters: requests dispatched (not those parsing refused), data bytes
-    // asked for, non-OK completions.
-    uint64_t requests_ = 0, read_bytes_ = 0, write_bytes_ = 0, errors_ = 0;
+    // asked for, non-OK completions, of those the host's I/O errors.
+    uint64_t requests_ = 0, read_bytes_ = 0, write_bytes_ = 0, errors_ = 0, io_errors_ = 0;
     uint64_t discards_ = 0, write_zeroes_ = 0;  // requests, whatever their segments
     std::optional<Active> active_;              // between activate() and reset()
 };

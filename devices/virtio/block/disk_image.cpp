@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <optional>
 
 #include "vmm/base/error.hpp"
+#include "vmm/base/input_file.hpp"
 #include "vmm/base/logger.hpp"
 
 namespace vmm {
@@ -96,22 +99,15 @@ int write_zero_bytes(int fd, uint64_t offset, uint64_t length) {
 }  // namespace
 
 DiskImage::DiskImage(const std::string& path, bool read_only) : path_(path), read_only_(read_only) {
-    int fd = ::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0) {
-        throw SystemError(fmt::format("cannot open disk image '{}'", path), errno);
+    InputFile file = open_input_file(path, read_only ? O_RDONLY : O_RDWR, "disk image",
+                                     InputKind::RegularFileOrBlockDevice);
+    fd_ = std::move(file.fd);
+    int fd = fd_.get();
+    uint64_t bytes = uint64_t(file.info.st_size);
+    if (S_ISBLK(file.info.st_mode) && ::ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+        throw_errno(fmt::format("cannot read the size of disk image '{}'", path));
     }
-    fd_.reset(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) < 0) {
-        throw_errno(fmt::format("cannot stat disk image '{}'", path));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        throw Error(fmt::format("disk image '{}' is a directory", path));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        throw Error(fmt::format("disk image '{}' is not a regular file", path));
-    }
-    sectors_ = uint64_t(st.st_size) / kSectorSize;
+    sectors_ = bytes / kSectorSize;
     if (sectors_ == 0) {
         throw Error(
             fmt::format("disk image '{}' is empty (smaller than one 512-byte sector)", path));

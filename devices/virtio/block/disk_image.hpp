@@ -1,5 +1,7 @@
-// A disk image file behind a virtio-blk device: opened read-only or
-// read-write, locked against a second VMM (OFD locks), sized in sectors.
+// A disk image behind a virtio-blk device, a regular file or a block device:
+// opened read-only or read-write without waiting on a named pipe
+// (vmm/base/input_file.hpp), locked against a second VMM (OFD locks), sized
+// in sectors.
 // Discard and write-zeroes adapt to what the image's filesystem supports.
 #pragma once
 
@@ -19,7 +21,8 @@ inline constexpr uint64_t kSectorSize = 512;
 class DiskImage {
   public:
     // Throws Error (one line, naming the path) for a missing, unreadable,
-    // non-regular, empty or locked image. A size that is not a multiple of
+    // empty or locked image, and for anything but a regular file or a block
+    // device. A size that is not a multiple of
     // 512 is rounded down: the partial last sector is not visible.
     DiskImage(const std::string& path, bool read_only);
 

@@ -17,11 +17,15 @@ constexpr uint64_t kEmergWrOffset = offsetof(ConsoleDevice::Config, emerg_wr);
 
 }  // namespace
 
-ConsoleDevice::ConsoleDevice(int output_fd, uint16_t cols, uint16_t rows)
+ConsoleDevice::ConsoleDevice(OutputSink output, uint16_t cols, uint16_t rows)
     : input_(std::make_shared<ConsoleInputBuffer>()),
-      output_(output_fd),
+      output_(std::move(output)),
       cols_(cols),
       rows_(rows) {}
+
+void ConsoleDevice::send(std::span<const uint8_t> bytes) {
+    tx_dropped_ += bytes.size() - output_(bytes);
+}
 
 uint64_t ConsoleDevice::offered_features() const {
     return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
@@ -46,7 +50,7 @@ void ConsoleDevice::write_config(uint64_t offset, std::span<const uint8_t> data)
     // (early boot, or a ring it broke): its low byte is the character. The
     // other fields are the device's; writes to them are ignored.
     if (offset <= kEmergWrOffset && kEmergWrOffset - offset < data.size()) {
-        output_.write(data.subspan(kEmergWrOffset - offset, 1));
+        send(data.subspan(kEmergWrOffset - offset, 1));
         ++tx_bytes_;
     }
 }
@@ -181,8 +185,7 @@ bool ConsoleDevice::transmit() {
             ++chains;
             pending.emplace(PendingOutput{chain->head(), ChainReader(memory, *chain)});
         }
-        // After an output error write() only counts the bytes as dropped;
-        // the budget still bounds the call.
+        // Output the sink drops still counts against the budget.
         ChainReader& reader = pending->reader;
         uint64_t count = std::min(budget, reader.remaining());
         budget -= count;
@@ -190,7 +193,7 @@ bool ConsoleDevice::transmit() {
         for (const GuestSlice& slice : reader.slices(count)) {
             // SAFETY: a checked slice of guest RAM; the guest changing it
             // meanwhile garbles only its own output.
-            output_.write(std::span<const uint8_t>(slice.data(), slice.size()));
+            send(std::span<const uint8_t>(slice.data(), slice.size()));
         }
         if (reader.remaining() > 0) {
             more = true;  // the rest of this chain on the next call
@@ -205,7 +208,7 @@ bool ConsoleDevice::transmit() {
 }
 
 VirtioDevice::Metrics ConsoleDevice::metrics() const {
-    return {{"rx_bytes", rx_bytes_}, {"tx_bytes", tx_bytes_}, {"tx_dropped", output_.dropped()}};
+    return {{"rx_bytes", rx_bytes_}, {"tx_bytes", tx_bytes_}, {"tx_dropped", tx_dropped_}};
 }
 
 }  // namespace vmm

@@ -1,6 +1,7 @@
 // virtio-console (VIRTIO 1.2, 5.3) with one port and no MULTIPORT: queue 0
 // (receiveq) carries host input to the guest, queue 1 (transmitq) the
-// guest's output to a host fd. Offers the console size (F_SIZE, resized from
+// guest's output to an OutputSink, which never waits: what it does not take
+// is dropped and counted. Offers the console size (F_SIZE, resized from
 // any thread) and the emergency write register (F_EMERG_WRITE).
 //
 // Threads: everything but input() and set_size() is called with the
@@ -15,8 +16,8 @@
 #include <span>
 #include <vector>
 
+#include "devices/console_sink.hpp"
 #include "devices/virtio/console/console_input_buffer.hpp"
-#include "devices/virtio/console/console_output.hpp"
 #include "devices/virtio/reader_writer.hpp"
 #include "devices/virtio/virtio_device.hpp"
 
@@ -42,8 +43,7 @@ class ConsoleDevice : public VirtioDevice {
     };
     static_assert(sizeof(Config) == 12);
 
-    // `output_fd` (the VMM's stdout) is borrowed and must outlive the device.
-    ConsoleDevice(int output_fd, uint16_t cols, uint16_t rows);
+    ConsoleDevice(OutputSink output, uint16_t cols, uint16_t rows);
 
     // Where the host's input goes (give it to ConsoleInput); shared, so the
     // reader may outlive the device.
@@ -69,7 +69,7 @@ class ConsoleDevice : public VirtioDevice {
     BackendInterest backend_interest(size_t) const override { return {true, false}; }
     bool process_backend(size_t index) override;
     // rx_bytes (input delivered), tx_bytes (output the guest sent, emerg_wr
-    // included), tx_dropped (of those, bytes the output fd did not take).
+    // included), tx_dropped (of those, bytes the output sink did not take).
     Metrics metrics() const override;
 
   private:
@@ -96,7 +96,11 @@ class ConsoleDevice : public VirtioDevice {
     bool transmit();
 
     std::shared_ptr<ConsoleInputBuffer> input_;
-    ConsoleOutput output_;
+    // Sends to output_, counting what it does not take.
+    void send(std::span<const uint8_t> bytes);
+
+    OutputSink output_;
+    uint64_t tx_dropped_ = 0;
     std::optional<Active> active_;  // between activate() and reset()
     uint64_t rx_bytes_ = 0;
     uint64_t tx_bytes_ = 0;
