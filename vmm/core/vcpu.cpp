@@ -42,10 +42,8 @@ const char* exit_reason_name(uint32_t reason) {
 }  // namespace
 
 Vcpu::~Vcpu() {
-    if (thread_.joinable()) {
-        kick();
-        thread_.join();
-    }
+    kick();
+    thread_.join();
 }
 
 void Vcpu::install_kick_handler() {
@@ -60,19 +58,14 @@ void Vcpu::install_kick_handler() {
 }
 
 void Vcpu::start() {
-    running_ = true;
-    thread_ = std::thread([this] { run_loop(); });
-    std::string name = fmt::format("vcpu{}", fd_.id());
-    pthread_setname_np(thread_.native_handle(), name.c_str());
+    thread_.start(fmt::format("vcpu{}", fd_.id()), [this] { run_loop(); });
 }
 
 void Vcpu::kick() {
     // immediate_exit covers the window before the thread enters KVM_RUN; the
     // signal covers the thread already inside it.
     fd_.run_area()->immediate_exit = 1;
-    if (running_.load()) {
-        pthread_kill(thread_.native_handle(), kick_signal());
-    }
+    thread_.signal(kick_signal());
     // A paused thread waits on the condition; the waits also time out, so
     // this notify needs no lock (kick() runs from exit requests anywhere).
     pause_cv_.notify_all();
@@ -88,7 +81,7 @@ void Vcpu::request_pause() {
 
 void Vcpu::wait_paused() {
     std::unique_lock lock(pause_mutex_);
-    while (!paused_ && running_.load() && !context_.exit.requested()) {
+    while (!paused_ && thread_.running() && !context_.exit.requested()) {
         pause_cv_.wait_for(lock, kPauseWaitSlice);
     }
 }
@@ -117,9 +110,7 @@ void Vcpu::park_if_paused() {
 }
 
 void Vcpu::join() {
-    if (thread_.joinable()) {
-        thread_.join();
-    }
+    thread_.join();
 }
 
 void Vcpu::run_loop() {
@@ -138,7 +129,6 @@ void Vcpu::run_loop() {
         context_.exit.request(exit_status::kError, fmt::format("vCPU {}: {}", fd_.id(), e.what()),
                               true);
     }
-    running_ = false;
 }
 
 void Vcpu::handle_io() {

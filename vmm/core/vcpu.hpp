@@ -2,18 +2,15 @@
 // buses. Stops when the VM exit is requested; kick() forces it out of KVM_RUN.
 #pragma once
 
-#include <pthread.h>
-
-#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "vmm/core/boot_trace.hpp"
 #include "vmm/core/bus.hpp"
+#include "vmm/core/signalable_thread.hpp"
 #include "vmm/core/stop_request.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
@@ -42,7 +39,8 @@ class Vcpu {
     static void install_kick_handler();
 
     void start();
-    // Makes KVM_RUN return now or at its next entry; safe from any thread.
+    // Makes KVM_RUN return now or at its next entry; safe from any thread,
+    // at any time: before start(), during it, after the thread ended.
     void kick();
     void join();
 
@@ -67,8 +65,7 @@ class Vcpu {
 
     VcpuFd fd_;
     Context context_;
-    std::thread thread_;
-    std::atomic<bool> running_{false};
+    SignalableThread thread_;
 
     std::mutex pause_mutex_;
     std::condition_variable pause_cv_;
