@@ -216,17 +216,9 @@ static int wait_needs_reset(struct vdev *d, u32 iters, int *completed)
  * bigring, zeroed; returns QueueReady as read back. */
 static u32 program_big_queue(struct vdev *d, u32 qn)
 {
-    u64 da = (u64)bigring, aa = da + 0x5000, ua = da + 0x6000;
+    u64 da = (u64)bigring;
     memset(bigring, 0, sizeof(bigring));
-    vm_write(d, VIRTIO_MMIO_QUEUE_NUM, qn);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (u32)da);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (u32)(da >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (u32)aa);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (u32)(aa >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (u32)ua);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (u32)(ua >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    return vm_read(d, VIRTIO_MMIO_QUEUE_READY);
+    return virtio_write_queue(d, qn, da, da + 0x5000, da + 0x6000);
 }
 
 /* Negotiates indirect descriptors and sets up queue 0 in bigring with 256
