@@ -131,9 +131,14 @@ bool I8042::send_ctrl_alt_del() {
 
 void I8042::answer_locked(uint8_t byte) {
     // A controller answer replaces the output buffer; an unread keyboard byte
-    // there goes back to the keyboard so that it is not lost.
+    // there goes back to the keyboard so that it is not lost, unless the
+    // keyboard is full: then its newest byte makes room. (Without the bound,
+    // 0xd2 and 0xaa in turns, never read, grew the buffer by one each time.)
     if (output_ && output_from_keyboard_) {
         keyboard_buffer_.push_front(*output_);
+        if (keyboard_buffer_.size() > kKeyboardBufferSize) {
+            keyboard_buffer_.pop_back();
+        }
     }
     output_ = byte;
     output_from_keyboard_ = false;

@@ -24,7 +24,8 @@
 // is empty and the keyboard interface is enabled (command byte bit 0x10
 // clear); each one that reaches the output buffer raises IRQ 1 if the command
 // byte's bit 0x01 is set. Controller answers raise no interrupt (the guest
-// polls for them).
+// polls for them). The keyboard holds at most 16 bytes and the output buffer
+// one, whatever the guest sends without reading.
 #pragma once
 
 #include <cstdint>

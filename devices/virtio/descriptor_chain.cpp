@@ -92,6 +92,7 @@ DescriptorChain DescriptorChain::parse(const GuestMemory& memory, GuestAddress d
     Table table{desc_table, queue_size, false};
     uint32_t index = head;
     uint32_t visited = 0;  // in the current table
+    uint32_t length = 0;   // descriptors that are not INDIRECT, in both tables
     bool seen_writable = false;
     uint64_t total = 0;
     for (;;) {
@@ -111,6 +112,14 @@ DescriptorChain DescriptorChain::parse(const GuestMemory& memory, GuestAddress d
             visited = 0;
             continue;
         }
+        // VIRTIO 1.2, 2.7.5.3.1: no chain longer than the queue, indirect
+        // entries included. The walk, and what a device keeps per buffer,
+        // stay a queue's worth however large a table the driver offers.
+        if (++length > queue_size) {
+            throw fault(fmt::format(
+                "the chain is longer than the queue size {} (indirect entries count too)",
+                queue_size));
+        }
         bool writable = desc.flags & VIRTQ_DESC_F_WRITE;
         if (!writable && seen_writable) {
             throw fault(fmt::format("{} is device-readable but follows a device-writable one",
@@ -123,7 +132,7 @@ DescriptorChain DescriptorChain::parse(const GuestMemory& memory, GuestAddress d
                 throw fault(fmt::format("{} has buffer {:#x}+{:#x} outside guest RAM",
                                         ChainFault::name(table, index), desc.addr, desc.len));
             }
-            // At most 32768 + 65536 buffers of < 2^32 bytes: the sum fits in 64 bits.
+            // At most 32768 buffers of < 2^32 bytes: the sum fits in 64 bits.
             total += desc.len;
             if (total > kMaxChainBytes) {
                 throw fault(fmt::format("total length {} does not fit in 32 bits", total));

@@ -31,7 +31,9 @@ class DescriptorChain {
     // rule the chain breaks:
     //  - head and every next index below the size of its table;
     //  - at most queue_size descriptors in the table, at most the table's
-    //    entry count inside an indirect table (so a loop is caught);
+    //    entry count inside an indirect table (so a loop is caught), and at
+    //    most queue_size in the whole chain, the entries of an indirect
+    //    table included (VIRTIO 1.2, 2.7.5.3.1);
     //  - indirect descriptors only when `indirect_allowed`, never together with
     //    NEXT, never inside an indirect table (hence at most one per chain),
     //    table length a non-zero multiple of 16 of at most 65536 entries and

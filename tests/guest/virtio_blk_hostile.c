@@ -10,6 +10,17 @@
  * FAIL line and exit 1).  Always ends with "virtio_blk_hostile: still
  * alive".  Unknown/missing case=: FAIL line, exit 2.
  *
+ * Limits (the device's, not the ring's), on a queue of 256 entries:
+ *   seg_max: a read of seg_max one-sector segments must complete OK and
+ *     one of seg_max + 1 with IOERR, the device staying usable:
+ *     "virtio_blk_hostile: seg_max: <n> segments OK, <n+1> IOERR" (exit 0).
+ *   flood: every entry of the queue an INDIRECT chain into one shared table
+ *     of 65536 descriptors (a 1 MiB read in 65534 segments), all made
+ *     available with one notify.  Prints "virtio_blk_hostile: flood: <n>
+ *     chains made available", then the needs_reset / no reset line, then
+ *     "virtio_blk_hostile: flood: spinning" and halts forever: the test
+ *     outside checks the VMM's memory, its API and that SIGTERM ends it.
+ *
  * Other tokens: mem_mib=N (RAM size: addr_oob uses the end of RAM instead
  * of 0x7f0000000000), oob_addr=A (addr_oob buffer address), queue_num=N
  * (bad_queue_size value, default QueueNumMax + 1), blk_index=N,
@@ -37,6 +48,10 @@ static const struct {
     {"avail_jump", "avail idx advanced by queue size + 1"},
     {"unknown_flags", "descriptor flag 0x8"},
     {"bad_queue_size", "QueueNum not a power of two / above QueueNumMax"},
+    {"indirect_2000", "an indirect chain of 2000 data segments, longer than the queue"},
+    {"indirect_65536", "an indirect table of 65536 descriptors, longer than the queue"},
+    {"seg_max", "reads of seg_max and seg_max + 1 segments on a queue of 256"},
+    {"flood", "256 chains into one indirect table of 65536 descriptors"},
 };
 
 static u8 data[2 * SECTOR_SIZE] __attribute__((aligned(4096)));
@@ -45,8 +60,19 @@ static volatile u8 status;
 static u8 extra[16] __attribute__((aligned(16)));
 static struct vring_desc itab[4] __attribute__((aligned(16)));
 static struct vring_desc itab2[4] __attribute__((aligned(16)));
-/* bad_queue_size: rings big enough for a queue of up to 1024 entries. */
+/* Rings big enough for a queue of up to 1024 entries: descriptors at +0,
+ * the available ring at +0x5000, the used ring at +0x6000. */
 static u8 bigring[0x9000] __attribute__((aligned(4096)));
+#define BIG_DESC ((volatile struct vring_desc *)bigring)
+#define BIG_AVAIL ((volatile u16 *)(bigring + 0x5000)) /* flags, idx, ring[] */
+#define BIG_USED ((volatile u16 *)(bigring + 0x6000))  /* flags, idx, elements */
+/* indirect_* and flood: one table of the most entries a table may have
+ * (1 MiB), in RAM at 8 MiB: the image itself must stay below 2 MiB. */
+#define HUGE_ENTRIES 65536
+#define huge ((volatile struct vring_desc *)0x800000UL)
+#define HUGE_BYTES (HUGE_ENTRIES * sizeof(struct vring_desc))
+static u8 segbuf[SECTOR_SIZE] __attribute__((aligned(4096)));
+static void fill_huge_table(void);
 
 static void set_desc(volatile struct vring_desc *t, int i, u64 addr, u32 len, u16 flags, u16 next)
 {
@@ -156,6 +182,16 @@ static int submit(struct vdev *d, const char *c)
     } else if (is(c, "unknown_flags")) {
         valid_chain(q);
         q[0].flags |= 0x8;
+    } else if (is(c, "indirect_2000")) {
+        /* 2000 one-sector segments: 2000 sectors of the 2048 of the image. */
+        set_desc(huge, 0, (u64)&hdr, sizeof(hdr), N, 1);
+        for (int i = 1; i <= 2000; i++)
+            set_desc(huge, i, (u64)segbuf, SECTOR_SIZE, W | N, (u16)(i + 1));
+        set_desc(huge, 2001, (u64)&status, 1, W, 0);
+        set_desc(q, 0, (u64)huge, 2002 * sizeof(struct vring_desc), I, 0);
+    } else if (is(c, "indirect_65536")) {
+        fill_huge_table();
+        set_desc(q, 0, (u64)huge, HUGE_BYTES, I, 0);
     }
     vq_publish(d, 0);
     return 0;
@@ -176,6 +212,128 @@ static int wait_needs_reset(struct vdev *d, u32 iters, int *completed)
     return 0;
 }
 
+/* Programs queue 0 (already selected) with QueueNum qn on the rings in
+ * bigring, zeroed; returns QueueReady as read back. */
+static u32 program_big_queue(struct vdev *d, u32 qn)
+{
+    u64 da = (u64)bigring;
+    memset(bigring, 0, sizeof(bigring));
+    return virtio_write_queue(d, qn, da, da + 0x5000, da + 0x6000);
+}
+
+/* Negotiates indirect descriptors and sets up queue 0 in bigring with 256
+ * entries (fewer if QueueNumMax says so), then DRIVER_OK.  Returns the
+ * queue size, 0 on failure (FAIL line printed). */
+static u32 big_queue_init(struct vdev *d)
+{
+    if (virtio_negotiate(d, FEAT(VIRTIO_F_RING_INDIRECT_DESC), WHO))
+        return 0;
+    if (!(d->drv_features & FEAT(VIRTIO_F_RING_INDIRECT_DESC))) {
+        gprintf("FAIL: " WHO ": device does not offer VIRTIO_F_RING_INDIRECT_DESC\n");
+        return 0;
+    }
+    vm_write(d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    u32 qn = 256, qmax = vm_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
+    while (qn > qmax)
+        qn >>= 1;
+    if (qn == 0 || !program_big_queue(d, qn)) {
+        gprintf("FAIL: " WHO ": cannot set up a queue of %u entries (QueueNumMax %u)\n", qn, qmax);
+        return 0;
+    }
+    if (virtio_driver_ok_check(d, WHO))
+        return 0;
+    return qn;
+}
+
+/* Makes entries [first, first + n) of BIG_DESC available (heads in order)
+ * on a queue of qn entries, then notifies once. */
+static void big_publish(struct vdev *d, u32 qn, u16 first, u32 n)
+{
+    u16 idx = BIG_AVAIL[1];
+    for (u32 i = 0; i < n; i++)
+        BIG_AVAIL[2 + (u16)(idx + i) % qn] = (u16)(first + i);
+    barrier();
+    BIG_AVAIL[1] = (u16)(idx + n);
+    barrier();
+    vm_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+}
+
+/* seg_max: 0 as expected, -1 otherwise. */
+static int seg_max_case(struct vdev *d)
+{
+    static struct vring_desc segtab[256] __attribute__((aligned(16)));
+    u32 qn = big_queue_init(d);
+    if (!qn)
+        return -1;
+    u32 seg_max = virtio_cfg_read32(d, VIRTIO_BLK_CFG_SEG_MAX);
+    gprintf("info: seg_max %u, queue size %u\n", seg_max, qn);
+    if (!(d->dev_features & FEAT(2)) || seg_max == 0 || seg_max + 3 > qn) {
+        gprintf("FAIL: " WHO ": seg_max %u not offered or too large for a queue of %u\n", seg_max, qn);
+        return -1;
+    }
+    int got[2];
+    for (u32 k = 0; k < 2; k++) {
+        u32 n = seg_max + k;
+        hdr.type = VIRTIO_BLK_T_IN;
+        hdr.reserved = 0;
+        hdr.sector = 0;
+        status = 0xff;
+        set_desc(segtab, 0, (u64)&hdr, sizeof(hdr), VRING_DESC_F_NEXT, 1);
+        for (u32 i = 1; i <= n; i++)
+            set_desc(segtab, (int)i, (u64)segbuf, SECTOR_SIZE, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, (u16)(i + 1));
+        set_desc(segtab, (int)n + 1, (u64)&status, 1, VRING_DESC_F_WRITE, 0);
+        set_desc(BIG_DESC, (int)k, (u64)segtab, (n + 2) * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+        u16 used = BIG_USED[1];
+        big_publish(d, qn, (u16)k, 1);
+        u32 i = 0, iters = virtio_poll_iters();
+        while (BIG_USED[1] == used && !(virtio_status(d) & VIRTIO_STATUS_NEEDS_RESET) && i++ < iters)
+            ;
+        got[k] = BIG_USED[1] != used ? status : (virtio_status(d) & VIRTIO_STATUS_NEEDS_RESET) ? -3 : -1;
+        gprintf("info: a read of %u segments: %s\n", n,
+                got[k] == -3 ? "the device needs reset" : blk_status_name(got[k]));
+    }
+    if (got[0] != VIRTIO_BLK_S_OK || got[1] != VIRTIO_BLK_S_IOERR) {
+        gprintf("FAIL: " WHO ": seg_max: expected OK for %u segments and IOERR for %u\n", seg_max, seg_max + 1);
+        return -1;
+    }
+    gprintf(WHO ": seg_max: %u segments OK, %u IOERR\n", seg_max, seg_max + 1);
+    return 0;
+}
+
+/* Fills huge[] with one read of sector 0: the header, 65534 segments of
+ * 1 MiB in all (2048 sectors) and the status byte. */
+static void fill_huge_table(void)
+{
+    hdr.type = VIRTIO_BLK_T_IN;
+    hdr.reserved = 0;
+    hdr.sector = 0;
+    status = 0xff;
+    set_desc(huge, 0, (u64)&hdr, sizeof(hdr), VRING_DESC_F_NEXT, 1);
+    for (int i = 1; i <= 65534; i++)
+        set_desc(huge, i, (u64)segbuf, i <= 65532 ? 16 : 32, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, (u16)(i + 1));
+    set_desc(huge, 65535, (u64)&status, 1, VRING_DESC_F_WRITE, 0);
+}
+
+/* flood: never returns but on a setup failure (-1). */
+static int flood(struct vdev *d)
+{
+    u32 qn = big_queue_init(d);
+    if (!qn)
+        return -1;
+    fill_huge_table();
+    for (u32 h = 0; h < qn; h++)
+        set_desc(BIG_DESC, (int)h, (u64)huge, HUGE_BYTES, VRING_DESC_F_INDIRECT, 0);
+    big_publish(d, qn, 0, qn);
+    gprintf(WHO ": flood: %u chains made available\n", qn);
+    int reset = 0;
+    for (u32 i = 0, n = virtio_poll_iters(); i < n && !reset; i++)
+        reset = (virtio_status(d) & VIRTIO_STATUS_NEEDS_RESET) != 0;
+    gprintf(WHO ": flood: %s (used idx %u)\n", reset ? "needs_reset" : "no reset", BIG_USED[1]);
+    gprintf(WHO ": flood: spinning\n");
+    for (;;)
+        __asm__ volatile("cli\n\thlt" ::: "memory");
+}
+
 /* bad_queue_size: 1 needs_reset, 2 refused, 0 neither, -1 setup failure. */
 static int bad_queue_size(struct vdev *d)
 {
@@ -187,17 +345,7 @@ static int bad_queue_size(struct vdev *d)
     if (!cmdline_get_u64("queue_num", &qn))
         qn = (u64)qmax + 1;
     gprintf("info: QueueNumMax %u, writing QueueNum %lu\n", qmax, qn);
-    u64 da = (u64)bigring, aa = da + 0x5000, ua = da + 0x6000;
-    memset(bigring, 0, sizeof(bigring));
-    vm_write(d, VIRTIO_MMIO_QUEUE_NUM, (u32)qn);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (u32)da);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (u32)(da >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (u32)aa);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (u32)(aa >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (u32)ua);
-    vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (u32)(ua >> 32));
-    vm_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    u32 ready = vm_read(d, VIRTIO_MMIO_QUEUE_READY);
+    u32 ready = program_big_queue(d, (u32)qn);
     virtio_driver_ok(d);
     u32 iters = virtio_poll_iters();
     for (u32 i = 0; i < (iters < 20000 ? iters : 20000); i++)
@@ -264,6 +412,13 @@ int guest_main(const struct boot_info *bi)
     }
     gprintf("info: " WHO ": device at 0x%lx irq %u, case %s: %s\n", d.base, d.irq, c, cases[ci].what);
 
+    if (is(c, "seg_max") || is(c, "flood")) {
+        rc = is(c, "seg_max") ? seg_max_case(&d) : flood(&d);
+        if (rc == 0 && want_recover && recover(&d))
+            rc = -1;
+        gprintf(WHO ": still alive\n");
+        return rc == 0 ? EXIT_PASS : EXIT_FAIL;
+    }
     int outcome; /* 1 needs_reset, 2 refused, 0 no reset */
     if (is(c, "bad_queue_size")) {
         outcome = bad_queue_size(&d);

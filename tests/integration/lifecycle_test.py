@@ -13,6 +13,10 @@
   counters       pause_counters on 2 vCPUs, paused and resumed (state written
                  back) ten times while the CPUs count: no increment lost, no
                  register corrupted (the guest checks), exit 0.
+  exit-at-once   exit_now on 32 vCPUs, 20 times: the boot CPU's exit kicks
+                 vCPUs whose threads are still being started; every run must
+                 end with the guest's status 0 (a kick once signalled thread
+                 handle 0: SIGSEGV in 19 runs of 20).
 """
 import os
 import re
@@ -167,6 +171,18 @@ def case_pause_during_startup(vmm, guests):
     return 0
 
 
+def case_exit_at_once(vmm, guests):
+    kernel = os.path.join(guests, "exit_now-pvh.elf")
+    for run in range(1, 21):
+        vm = Running([vmm, "--kernel", kernel, "--cpus", "32"])
+        status = vm.finish(timeout=60)
+        if status != 0:
+            return fail(f"run {run}: status {status} (expected the guest's 0; negative: killed "
+                        "by that signal)", vm.text)
+    print("ok: 20 runs of a guest that exits at once on 32 vCPUs, each with status 0")
+    return 0
+
+
 def main():
     vmm, guests, case = sys.argv[1:4]
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -178,6 +194,8 @@ def main():
         return case_counters(vmm, guests)
     if case == "pause-during-startup":
         return case_pause_during_startup(vmm, guests)
+    if case == "exit-at-once":
+        return case_exit_at_once(vmm, guests)
     print(f"unknown case {case}")
     return 2
 

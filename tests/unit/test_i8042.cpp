@@ -325,3 +325,93 @@ TEST_CASE("I8042 a guest's unanswered keyboard commands stay within the buffer",
     CHECK(bytes.size() <= 17);  // the output buffer plus 16 in the keyboard
     CHECK_FALSE(bytes.empty());
 }
+
+namespace {
+
+// What the guest can read back: every byte the status register announces,
+// with the keyboard interface enabled so that the keyboard's bytes come too.
+size_t readable_bytes(Controller& kbd) {
+    kbd.out(kCommandPort, 0xae);
+    size_t count = 0;
+    while (kbd.output_full() && count < 100000) {
+        kbd.in(kDataPort);
+        ++count;
+    }
+    return count;
+}
+
+// The output buffer plus the keyboard's 16 bytes.
+constexpr size_t kMostQueued = 17;
+
+}  // namespace
+
+// A guest that sends commands forever and never reads: whatever it sends, no
+// queue inside the controller may grow past what a real one holds.
+TEST_CASE("I8042 each command repeated a million times unread stays bounded", "[i8042]") {
+    using Write = std::pair<uint64_t, uint8_t>;
+    const std::vector<std::vector<Write>> paths = {
+        // Controller commands with an answer, and those that write a byte
+        // to be read back (0xd2 as the keyboard, 0xd3 AUX loopback).
+        {{kCommandPort, 0x20}},
+        {{kCommandPort, 0xa9}},
+        {{kCommandPort, 0xaa}},
+        {{kCommandPort, 0xab}},
+        {{kCommandPort, 0xd0}},
+        {{kCommandPort, 0xd2}, {kDataPort, 0x42}},
+        {{kCommandPort, 0xd3}, {kDataPort, 0x42}},
+        // Keyboard commands: echo, reset, get ID, resend, a parameter.
+        {{kDataPort, 0xee}},
+        {{kDataPort, 0xff}},
+        {{kDataPort, 0xf2}},
+        {{kDataPort, 0xfe}},
+        {{kDataPort, 0xed}, {kDataPort, 0x07}},
+        {{kDataPort, 0xf0}, {kDataPort, 0x00}},
+        // A keyboard byte in the output buffer pushed back by a controller
+        // answer, again and again.
+        {{kCommandPort, 0xd2}, {kDataPort, 0x42}, {kCommandPort, 0xaa}},
+        {{kCommandPort, 0xd2}, {kDataPort, 0x42}, {kCommandPort, 0x20}},
+        {{kDataPort, 0xee}, {kCommandPort, 0xaa}},
+        {{kDataPort, 0xfe}, {kCommandPort, 0xab}},
+        {{kCommandPort, 0xad}, {kDataPort, 0xf2}, {kCommandPort, 0xd3}, {kDataPort, 0x01}},
+    };
+    for (size_t p = 0; p < paths.size(); ++p) {
+        Controller kbd;
+        for (int i = 0; i < 1000000; ++i) {
+            for (auto [port, value] : paths[p]) {
+                kbd.out(port, value);
+            }
+        }
+        INFO("path " << p);
+        CHECK(readable_bytes(kbd) <= kMostQueued);
+        CHECK(kbd.resets == 0);
+    }
+}
+
+TEST_CASE("I8042 every byte on either port, repeated unread, stays bounded", "[i8042]") {
+    for (uint64_t port : {kDataPort, kCommandPort}) {
+        for (int value = 0; value < 256; ++value) {
+            Controller kbd;
+            // Each byte twice per round: the second is the parameter of a
+            // command that takes one.
+            for (int i = 0; i < 10000; ++i) {
+                kbd.out(port, uint8_t(value));
+                kbd.out(kDataPort, uint8_t(value));
+            }
+            INFO("port " << port << " byte " << value);
+            CHECK(readable_bytes(kbd) <= kMostQueued);
+        }
+    }
+}
+
+TEST_CASE("I8042 a random mix of writes, unread, stays bounded", "[i8042]") {
+    Controller kbd;
+    uint32_t state = 12345;
+    for (int round = 0; round < 1000; ++round) {
+        for (int i = 0; i < 1000; ++i) {
+            state = state * 1664525u + 1013904223u;  // an LCG: the same mix every run
+            kbd.out((state >> 31) ? kCommandPort : kDataPort, uint8_t(state >> 16));
+        }
+        INFO("round " << round);
+        REQUIRE(readable_bytes(kbd) <= kMostQueued);
+    }
+}

@@ -410,21 +410,22 @@ TEST_CASE("ChainWriter split_at over buffers that alias the same guest bytes", "
 }
 
 TEST_CASE("ChainReader split_at on a chain of almost 4 GiB", "[reader_writer]") {
-    // 8191 indirect descriptors over the same 512 KiB: 2^32 - 512 KiB bytes,
-    // so offsets past 32 bits of buffer arithmetic are exercised.
-    VirtqueueBuilder vq(8, 1ull << vmm::VIRTIO_F_RING_INDIRECT_DESC);
-    constexpr uint32_t kBuffer = 512 << 10;
-    constexpr uint64_t kAt = VirtqueueBuilder::kMemorySize - kBuffer;
-    constexpr uint64_t kTotal = 8191ull * kBuffer;
+    // 255 indirect descriptors over the same 16 MiB: 2^32 - 16 MiB bytes, so
+    // offsets past 32 bits of buffer arithmetic are exercised.
+    constexpr uint64_t kMemory = 32 << 20;
+    VirtqueueBuilder vq(256, 1ull << vmm::VIRTIO_F_RING_INDIRECT_DESC, kMemory);
+    constexpr uint32_t kBuffer = 16 << 20;
+    constexpr uint64_t kAt = kMemory - kBuffer;
+    constexpr uint64_t kTotal = 255ull * kBuffer;
     Bytes contents = test::pattern(kBuffer, 9);
     vq.memory().write(GuestAddress(kAt), contents);
-    vq.add_indirect_chain(std::vector<Desc>(8191, Desc{kAt, kBuffer, 0, 0}));
+    vq.add_indirect_chain(std::vector<Desc>(255, Desc{kAt, kBuffer, 0, 0}));
     auto chain = vq.queue().pop(vq.memory());
     REQUIRE(chain);
     REQUIRE(chain->readable_bytes() == kTotal);
 
     uint64_t offset =
-        GENERATE(as<uint64_t>{}, kTotal - 1, kTotal - kBuffer, 4000ull * kBuffer + 12345, 1);
+        GENERATE(as<uint64_t>{}, kTotal - 1, kTotal - kBuffer, 200ull * kBuffer + 12345, 1);
     CAPTURE(offset);
     ChainReader head(vq.memory(), *chain);
     ChainReader rest = head.split_at(offset);

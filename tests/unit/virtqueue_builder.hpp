@@ -1,5 +1,5 @@
-// Test helper: plays the driver side of a split virtqueue in 1 MiB of test
-// guest memory. It writes descriptors, chains and indirect tables, publishes
+// Test helper: plays the driver side of a split virtqueue in 1 MiB (or more)
+// of test guest memory. It writes descriptors, chains and indirect tables, publishes
 // heads in the available ring, reads the used ring back, and owns a Queue
 // configured (ready, layout validated) to point at it.
 #pragma once
@@ -30,8 +30,9 @@ class VirtqueueBuilder {
         uint16_t next = 0;
     };
 
-    explicit VirtqueueBuilder(uint16_t size = 16, uint64_t features = 0)
-        : memory_(vmm::GuestMemory::create({{vmm::GuestAddress(0), kMemorySize}})),
+    explicit VirtqueueBuilder(uint16_t size = 16, uint64_t features = 0,
+                              uint64_t memory_size = kMemorySize)
+        : memory_(vmm::GuestMemory::create({{vmm::GuestAddress(0), memory_size}})),
           queue_(kMaxSize) {
         queue_.set_size(size);
         queue_.set_desc_table(kDescTable);

@@ -42,10 +42,8 @@ const char* exit_reason_name(uint32_t reason) {
 }  // namespace
 
 Vcpu::~Vcpu() {
-    if (thread_.joinable()) {
-        kick();
-        thread_.join();
-    }
+    kick();
+    thread_.join();
 }
 
 void Vcpu::install_kick_handler() {
@@ -60,17 +58,15 @@ void Vcpu::install_kick_handler() {
 }
 
 void Vcpu::start(const seccomp::ThreadFilters* filters, std::latch& guest_entry) {
-    running_ = true;
-    thread_ = std::thread([this, filters, &guest_entry] { run_loop(filters, guest_entry); });
+    thread_.start(fmt::format("vcpu{}", fd_.id()),
+                  [this, filters, &guest_entry] { run_loop(filters, guest_entry); });
 }
 
 void Vcpu::kick() {
     // immediate_exit covers the window before the thread enters KVM_RUN; the
     // signal covers the thread already inside it.
     fd_.run_area()->immediate_exit = 1;
-    if (running_.load()) {
-        pthread_kill(thread_.native_handle(), kick_signal());
-    }
+    thread_.signal(kick_signal());
     // A paused thread waits on the condition; the waits also time out, so
     // this notify needs no lock (kick() runs from exit requests anywhere).
     pause_cv_.notify_all();
@@ -86,7 +82,7 @@ void Vcpu::request_pause() {
 
 void Vcpu::wait_paused() {
     std::unique_lock lock(pause_mutex_);
-    while (!paused_ && running_.load() && !context_.exit.requested()) {
+    while (!paused_ && thread_.running() && !context_.exit.requested()) {
         pause_cv_.wait_for(lock, kPauseWaitSlice);
         if (!paused_) {
             // The first kick may have been lost (join_within() says how).
@@ -121,20 +117,18 @@ void Vcpu::park_if_paused() {
 }
 
 void Vcpu::join() {
-    if (thread_.joinable()) {
-        thread_.join();
-    }
+    thread_.join();
 }
 
 bool Vcpu::join_within(std::chrono::milliseconds limit) {
     // A kick can be lost: a PVM host was seen to leave a halted vCPU in
     // KVM_RUN through any number of signals. Kick again while waiting.
     auto deadline = std::chrono::steady_clock::now() + limit;
-    while (running_.load() && std::chrono::steady_clock::now() < deadline) {
+    while (thread_.running() && std::chrono::steady_clock::now() < deadline) {
         kick();
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (running_.load()) {
+    if (thread_.running()) {
         return false;
     }
     join();
@@ -143,7 +137,8 @@ bool Vcpu::join_within(std::chrono::milliseconds limit) {
 
 void Vcpu::run_loop(const seccomp::ThreadFilters* filters, std::latch& guest_entry) {
     try {
-        // Named here, not by the creator: the filter's reports use the name.
+        // Named here too, before the filter's reports read the name: the
+        // creator names the thread only after it runs.
         pthread_setname_np(pthread_self(), fmt::format("vcpu{}", fd_.id()).c_str());
         if (filters != nullptr) {
             filters->install(seccomp::ThreadKind::Vcpu);
@@ -163,7 +158,6 @@ void Vcpu::run_loop(const seccomp::ThreadFilters* filters, std::latch& guest_ent
         context_.exit.request(exit_status::kError, fmt::format("vCPU {}: {}", fd_.id(), e.what()),
                               true);
     }
-    running_ = false;
 }
 
 void Vcpu::handle_io() {

@@ -2,19 +2,16 @@
 // buses. Stops when the VM exit is requested; kick() forces it out of KVM_RUN.
 #pragma once
 
-#include <pthread.h>
-
-#include <atomic>
 #include <condition_variable>
 #include <latch>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "vmm/core/boot_trace.hpp"
 #include "vmm/core/bus.hpp"
+#include "vmm/core/signalable_thread.hpp"
 #include "vmm/core/stop_request.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
@@ -46,7 +43,8 @@ class Vcpu {
     // The thread installs the vCPU filter (when there are filters), then
     // waits for `guest_entry` before its first KVM_RUN.
     void start(const seccomp::ThreadFilters* filters, std::latch& guest_entry);
-    // Makes KVM_RUN return now or at its next entry; safe from any thread.
+    // Makes KVM_RUN return now or at its next entry; safe from any thread,
+    // at any time: before start(), during it, after the thread ended.
     void kick();
     void join();
     // Joins once the thread left KVM_RUN, kicking it again meanwhile; false
@@ -74,8 +72,7 @@ class Vcpu {
 
     VcpuFd fd_;
     Context context_;
-    std::thread thread_;
-    std::atomic<bool> running_{false};
+    SignalableThread thread_;
 
     std::mutex pause_mutex_;
     std::condition_variable pause_cv_;

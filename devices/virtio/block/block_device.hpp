@@ -18,7 +18,9 @@ namespace vmm {
 class BlockDevice : public VirtioDevice {
   public:
     static constexpr uint16_t kQueueSize = 256;
-    static constexpr uint32_t kSegMax = 126;  // data descriptors per request
+    static constexpr uint32_t kSegMax = kBlkSegMax;  // data buffers per request
+    // A request of seg_max segments plus header and status fits in the queue.
+    static_assert(kSegMax + 2 <= kQueueSize);
 
     using Engine = BlockEngineKind;
 
@@ -62,7 +64,9 @@ class BlockDevice : public VirtioDevice {
         bool in_flight = false;
         std::optional<GuestAddress> status_address;
         uint32_t written_on_success;  // data bytes the device writes for the guest
-        std::vector<iovec> iov;       // what the engine points at
+        // What the engine points at: at most kSegMax entries (parsing
+        // refuses more), so all slots together keep under 520 KB.
+        std::vector<iovec> iov;
     };
 
     // Sends `request` where it is served: completed at once when parsing

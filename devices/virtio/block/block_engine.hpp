@@ -4,6 +4,7 @@
 
 #include <sys/uio.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -21,6 +22,11 @@ struct BlockIo {
     const std::vector<iovec>* iov = nullptr;
 };
 
+// The most buffers one read or write may have: what one preadv/pwritev takes
+// (UIO_MAXIOV). The device's seg_max keeps requests far below it; either
+// engine fails a longer one with -EINVAL rather than hand it to the kernel.
+inline constexpr size_t kMaxIoBuffers = 1024;
+
 // Which engine a drive uses; Auto is io_uring where the host has it.
 enum class BlockEngineKind { Sync, Uring, Auto };
 
@@ -30,7 +36,8 @@ class BlockEngine {
     virtual const char* name() const = 0;
     // Takes `io` (the sync engine runs it at once; io_uring queues it for the
     // next commit(), or sooner when its submission queue is full); its
-    // result comes back from reap() under `token`.
+    // result comes back from reap() under `token`, always: a request that
+    // cannot run comes back failed (-errno), never not at all.
     virtual void submit(uint64_t token, const BlockIo& io) = 0;
     // Hands everything submitted so far to the kernel.
     virtual void commit() {}
@@ -38,7 +45,8 @@ class BlockEngine {
     virtual std::vector<std::pair<uint64_t, int>> reap() = 0;
     // Readable when reap() has something (-1 for engines that finish at once).
     virtual int event_fd() const { return -1; }
-    // Blocks until every submitted request has finished (results stay reapable).
+    // Blocks until every submitted request has finished (results stay
+    // reapable); returns even when some could not be handed to the kernel.
     virtual void drain() = 0;
 };
 

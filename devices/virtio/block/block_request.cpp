@@ -109,9 +109,15 @@ BlockRequest parse_block_request(const GuestMemory& memory, const DescriptorChai
                 request.early_status = kBlkStatusIoErr;
                 return request;
             }
-            request.data_length = length;
             request.data = is_write ? gather(memory, readable, sizeof(BlkHeader), length)
                                     : gather(memory, writable, 0, length);
+            if (request.data.size() > kBlkSegMax) {
+                // What the device said it takes: refused, not half done.
+                request.data.clear();
+                request.early_status = kBlkStatusIoErr;
+                return request;
+            }
+            request.data_length = length;
             return request;
         }
         case kBlkTypeFlush:

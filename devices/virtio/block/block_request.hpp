@@ -25,6 +25,9 @@ inline constexpr uint8_t kBlkStatusIoErr = 1;
 inline constexpr uint8_t kBlkStatusUnsupported = 2;
 
 inline constexpr uint32_t kBlkIdBytes = 20;
+// Advertised seg_max: data buffers per read or write. Linux sizes its
+// requests by it; more (up to a queue's worth) is answered IOERR.
+inline constexpr uint32_t kBlkSegMax = 126;
 inline constexpr uint32_t kMaxDiscardSegments = 1;  // advertised max_discard_seg
 
 struct BlkDiscardSegment {
@@ -45,7 +48,8 @@ struct BlockRequest {
     std::optional<uint8_t> early_status;
 };
 
-// `capacity_sectors` bounds every data range; `read_only` refuses writes.
+// `capacity_sectors` bounds every data range; `read_only` refuses writes; a
+// read or write in more than kBlkSegMax buffers is IOERR.
 BlockRequest parse_block_request(const GuestMemory& memory, const DescriptorChain& chain,
                                  uint64_t capacity_sectors, bool read_only);
 

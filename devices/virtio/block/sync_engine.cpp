@@ -1,4 +1,6 @@
 // The synchronous engine: each request runs to completion inside submit().
+#include <cerrno>
+
 #include "devices/virtio/block/block_engine.hpp"
 
 namespace vmm {
@@ -12,6 +14,11 @@ class SyncEngine : public BlockEngine {
 
     void submit(uint64_t token, const BlockIo& io) override {
         int result = 0;
+        if (io.op != BlockIo::Op::Flush && (io.iov == nullptr || io.iov->size() > kMaxIoBuffers)) {
+            // The same limit as io_uring's, so that both engines answer alike.
+            done_.emplace_back(token, -EINVAL);
+            return;
+        }
         switch (io.op) {
             case BlockIo::Op::Read:
                 result = image_.read_vectored(*io.iov, io.offset);

@@ -2,8 +2,17 @@
 // queue notification, completions arrive on an eventfd the I/O thread
 // watches. Reads and writes run concurrently; a flush drains what was
 // submitted before it (IOSQE_IO_DRAIN), so it covers every completed write.
+//
+// Nothing here may leave a completion owed forever (drain() would wait for
+// it, and with it the VMM's exit): a request the kernel cannot take fails on
+// its own, the others go on. The counts say where each request is: queued
+// in the submission ring, or taken by the kernel (which then always posts
+// its completion).
 #include <liburing.h>
 
+#include <chrono>
+#include <deque>
+#include <thread>
 #include <unordered_map>
 
 #include "devices/virtio/block/block_engine.hpp"
@@ -13,24 +22,37 @@ namespace vmm {
 
 namespace {
 
+// How often commit() retries a kernel that has no room now (EAGAIN, EBUSY)
+// while nothing it holds could complete to make some, and how long it waits
+// between tries; then the queued requests fail.
+constexpr int kBusyRetries = 100;
+constexpr auto kBusyWait = std::chrono::milliseconds(1);
+
 class UringEngine : public BlockEngine {
   public:
-    UringEngine(const DiskImage& image, io_uring ring) : image_(image), ring_(ring) {
-        io_uring_register_eventfd(&ring_, completions_.fd());
-    }
+    UringEngine(const DiskImage& image, io_uring ring, unsigned depth)
+        : image_(image), ring_(ring), depth_(depth) {}
     ~UringEngine() override {
         drain();
         io_uring_queue_exit(&ring_);
     }
     const char* name() const override { return "io_uring"; }
+    int register_completions() { return io_uring_register_eventfd(&ring_, completions_.fd()); }
 
     void submit(uint64_t token, const BlockIo& io) override {
+        if (int refused = check(io)) {
+            fail_now(token, refused);
+            return;
+        }
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-        while (sqe == nullptr) {
-            // Submission queue full: push it to the kernel and make room.
-            io_uring_submit(&ring_);
-            wait_one();
+        if (sqe == nullptr) {
+            // Submission ring full: hand it to the kernel to make room.
+            commit();
             sqe = io_uring_get_sqe(&ring_);
+        }
+        if (sqe == nullptr || broken_) {
+            fail_now(token, -EAGAIN);
+            return;
         }
         int fd = image_.fd();
         switch (io.op) {
@@ -47,10 +69,31 @@ class UringEngine : public BlockEngine {
         }
         io_uring_sqe_set_data64(sqe, token);
         expected_[token] = io;
-        ++in_flight_;
+        queued_.push_back(token);
     }
 
-    void commit() override { io_uring_submit(&ring_); }
+    void commit() override {
+        int busy = 0;
+        while (!queued_.empty() && !broken_) {
+            // The kernel takes SQEs in order. One it refuses outright (bad
+            // arguments) it completes with the error, and it stops there:
+            // the rest wait for the next call, so call again.
+            int taken = io_uring_submit(&ring_);
+            if (taken > 0) {
+                mark_taken(size_t(taken));
+                busy = 0;
+            } else if (taken == -EINTR) {
+                continue;
+            } else if ((taken == -EAGAIN || taken == -EBUSY) && in_kernel_ > 0) {
+                wait_one();  // a completion frees what the kernel lacks
+            } else if ((taken == -EAGAIN || taken == -EBUSY || taken == 0) &&
+                       ++busy < kBusyRetries) {
+                std::this_thread::sleep_for(kBusyWait);
+            } else {
+                give_up();
+            }
+        }
+    }
 
     std::vector<std::pair<uint64_t, int>> reap() override {
         completions_.consume();
@@ -64,25 +107,70 @@ class UringEngine : public BlockEngine {
     int event_fd() const override { return completions_.fd(); }
 
     void drain() override {
-        io_uring_submit(&ring_);
-        while (in_flight_ > 0) {
+        commit();
+        // Only what the kernel took can still complete; commit() took or
+        // failed everything queued.
+        while (in_kernel_ > 0) {
             wait_one();
         }
     }
 
   private:
+    // 0, or why the kernel must not see `io`.
+    int check(const BlockIo& io) const {
+        if (broken_) {
+            return -EIO;
+        }
+        if (expected_.size() >= depth_) {
+            return -EAGAIN;  // the completion ring has room for depth_ at a time
+        }
+        if (io.op != BlockIo::Op::Flush && (io.iov == nullptr || io.iov->size() > kMaxIoBuffers)) {
+            return -EINVAL;
+        }
+        return 0;
+    }
+
+    // Completes `token` now, without the kernel; the eventfd brings the I/O
+    // thread to reap() it even when no other completion comes.
+    void fail_now(uint64_t token, int error) {
+        done_.emplace_back(token, error);
+        completions_.signal();
+    }
+
+    void mark_taken(size_t count) {
+        for (; count > 0 && !queued_.empty(); --count) {
+            queued_.pop_front();
+            ++in_kernel_;
+        }
+    }
+
+    // The kernel will not take the queued requests: they fail, and no SQE is
+    // handed to it again (one that ran after its failure was reported could
+    // write guest memory the driver has reused).
+    void give_up() {
+        broken_ = true;
+        for (uint64_t token : queued_) {
+            expected_.erase(token);
+            fail_now(token, -EIO);
+        }
+        queued_.clear();
+    }
+
     void wait_one() {
         io_uring_cqe* cqe = nullptr;
         int err = io_uring_wait_cqe(&ring_, &cqe);
         if (err == 0) {
             take(cqe);
         } else if (err != -EINTR) {
-            // The ring itself failed: fail everything still outstanding.
+            // The ring itself failed: what the kernel holds is lost to us.
             for (auto& [token, io] : expected_) {
                 done_.emplace_back(token, err);
             }
             expected_.clear();
-            in_flight_ = 0;
+            queued_.clear();
+            in_kernel_ = 0;
+            broken_ = true;
+            completions_.signal();
         }
     }
 
@@ -97,7 +185,9 @@ class UringEngine : public BlockEngine {
         }
         BlockIo io = it->second;
         expected_.erase(it);
-        --in_flight_;
+        if (in_kernel_ > 0) {
+            --in_kernel_;
+        }
         if (io.op == BlockIo::Op::Flush) {
             done_.emplace_back(token, result < 0 ? result : 0);
             return;
@@ -127,9 +217,12 @@ class UringEngine : public BlockEngine {
 
     const DiskImage& image_;
     io_uring ring_;
+    size_t depth_;
     EventFd completions_;
-    std::unordered_map<uint64_t, BlockIo> expected_;
-    size_t in_flight_ = 0;
+    std::unordered_map<uint64_t, BlockIo> expected_;  // queued or in the kernel
+    std::deque<uint64_t> queued_;                     // in the ring, in order
+    size_t in_kernel_ = 0;                            // taken, not completed
+    bool broken_ = false;
     std::vector<std::pair<uint64_t, int>> done_;
 };
 
@@ -140,7 +233,12 @@ std::unique_ptr<BlockEngine> make_uring_engine(const DiskImage& image, unsigned 
     if (io_uring_queue_init(depth, &ring, 0) < 0) {
         return nullptr;
     }
-    return std::make_unique<UringEngine>(image, ring);
+    auto engine = std::make_unique<UringEngine>(image, ring, depth);
+    // Without its eventfd nobody would ever look at the completions.
+    if (engine->register_completions() < 0) {
+        return nullptr;
+    }
+    return engine;
 }
 
 }  // namespace vmm

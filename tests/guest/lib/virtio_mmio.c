@@ -197,8 +197,7 @@ int virtio_negotiate(struct vdev *d, u64 want, const char *who)
     return 0;
 }
 
-/* QueueNum, ring addresses and QueueReady=1 for the selected queue. */
-static int program_queue(struct vdev *d, u16 index, u16 qnum, u64 da, u64 aa, u64 ua, const char *who)
+u32 virtio_write_queue(struct vdev *d, u32 qnum, u64 da, u64 aa, u64 ua)
 {
     vm_write(d, VIRTIO_MMIO_QUEUE_NUM, qnum);
     vm_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (u32)da);
@@ -208,7 +207,13 @@ static int program_queue(struct vdev *d, u16 index, u16 qnum, u64 da, u64 aa, u6
     vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (u32)ua);
     vm_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (u32)(ua >> 32));
     vm_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    if (vm_read(d, VIRTIO_MMIO_QUEUE_READY) != 1) {
+    return vm_read(d, VIRTIO_MMIO_QUEUE_READY);
+}
+
+/* QueueNum, ring addresses and QueueReady=1 for the selected queue. */
+static int program_queue(struct vdev *d, u16 index, u16 qnum, u64 da, u64 aa, u64 ua, const char *who)
+{
+    if (virtio_write_queue(d, qnum, da, aa, ua) != 1) {
         gprintf("FAIL: %s: queue %u: QueueReady does not read back 1\n", who, index);
         return -1;
     }

@@ -178,6 +178,10 @@ int virtio_negotiate(struct vdev *d, u64 want, const char *who);
 /* Queue 0 with qnum entries (<= VQ_SIZE, <= QueueNumMax), rings in .bss,
  * QueueReady=1.  0 ok, -1 on failure. */
 int virtio_setup_queue(struct vdev *d, u16 qnum, const char *who);
+/* Writes QueueNum and the three ring addresses of the selected queue, then
+ * QueueReady=1; returns QueueReady as read back.  Checks nothing: hostile
+ * tests write what a driver must not. */
+u32 virtio_write_queue(struct vdev *d, u32 qnum, u64 da, u64 aa, u64 ua);
 /* negotiate + setup_queue(VQ_SIZE or QueueNumMax) + DRIVER_OK. */
 int virtio_init(struct vdev *d, u64 want, const char *who);
 void virtio_driver_ok(struct vdev *d);
