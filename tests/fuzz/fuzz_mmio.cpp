@@ -18,6 +18,9 @@
 //     kind 3 the driver writes `value` (4 bytes) to guest RAM at `offset`
 //     kind 4 write the 32-bit register at `offset % 256`, aligned (the
 //            common case, so that mutations of register values count)
+//     kind 5 the host side of the console (nothing for other devices):
+//            `offset % 4096 + 1` bytes of input when `width` is even, else
+//            a resize to `value` (columns low, rows high)
 //   guest RAM: the rest, at guest address 0 (64 KiB of RAM)
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "devices/virtio/block/block_device.hpp"
 #include "devices/virtio/console/console_device.hpp"
@@ -224,6 +228,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     auto owned = make_device(header.device);
     const vmm::VirtioDevice& device = *owned;
+    auto* console = dynamic_cast<vmm::ConsoleDevice*>(owned.get());
     vmm::MmioTransport transport(memory, std::move(owned), "fuzz");
 
     for (size_t i = 0; i < steps; ++i) {
@@ -235,7 +240,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         uint64_t offset = step.offset % vmm::MmioTransport::kSize;
         size_t width = step.width % 8 + 1;
-        switch (step.kind % 5) {
+        switch (step.kind % 6) {
             case 0:
                 transport.write(offset, std::span<const uint8_t>(bytes, width));
                 break;
@@ -266,6 +271,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 }
                 break;
             }
+            case 5:
+                if (console != nullptr && step.width % 2 == 0) {
+                    static const std::vector<uint8_t> input(vmm::MmioTransport::kSize, 'i');
+                    auto buffer = console->input();
+                    size_t room = buffer->input_room();
+                    size_t length = step.offset % input.size() + 1;
+                    size_t taken = buffer->enqueue_input(std::span(input.data(), length));
+                    FUZZ_CHECK(taken == std::min(room, length));
+                } else if (console != nullptr) {
+                    console->set_size(uint16_t(step.value), uint16_t(step.value >> 16));
+                }
+                break;
         }
         check_status(transport.status());
     }

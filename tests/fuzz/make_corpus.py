@@ -232,7 +232,7 @@ def http_seeds():
 
 
 # fuzz_mmio: a driver's register accesses (kind, width, offset, value).
-M_WRITE, M_READ, M_IO_TURN, M_RAM, M_REG = range(5)
+M_WRITE, M_READ, M_IO_TURN, M_RAM, M_REG, M_HOST = range(6)
 ACK, DRV, FEATURES_OK, DRIVER_OK = 1, 2, 8, 4
 
 
@@ -305,7 +305,9 @@ def mmio_seeds():
     tx.chain([(5, False)])
     yield "console", mmio_seed(3, mmio_init([rx, tx], 1) + [
         (M_READ, 1, 0x100, 0), mreg(0x50, 1), mreg(0x50, 0), (M_IO_TURN, 0, 0, 0),
-        (M_IO_TURN, 0, 0, 0), mreg(0x50, 7), mreg(0x70, 0)], rx.ram)
+        (M_HOST, 0, 9, 0), (M_IO_TURN, 0, 0, 0), (M_HOST, 1, 0, (25 << 16) | 80),
+        (M_READ, 3, 0x0fc, 0), (M_READ, 3, 0x060, 0), mreg(0x64, 2), (M_HOST, 0, 4095, 0),
+        (M_IO_TURN, 0, 0, 0), mreg(0x50, 7), mreg(0x70, 0), (M_HOST, 0, 3, 0)], rx.ram)
 
     bad = Driver(8, desc=0x44)  # misaligned descriptor table: NEEDS_RESET
     bad.chain([(8, True)])
