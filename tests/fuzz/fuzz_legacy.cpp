@@ -5,7 +5,9 @@
 // for string I/O; an unclaimed read floats 0xff), between host events (serial
 // input, Ctrl+Alt+Del). Besides sanitizer reports, it aborts when a device
 // calls back (exit, reset, power-off, serial output, interrupt) for an access
-// that cannot have asked for it, or when the serial input queue overflows.
+// that cannot have asked for it, when the serial input queue overflows, or
+// when more bytes wait in the keyboard than it can hold (checked after the
+// last step by reading them all).
 //
 // Input: steps of 8 bytes (little-endian): u8 kind, u8 width, u16 port, u32 value
 //   kind 0 OUT, 1 IN at the raw port
@@ -46,6 +48,9 @@ constexpr uint16_t kDebug = 0xf4;
 constexpr uint16_t kAcpiSleep = 0x3c0;
 constexpr uint64_t kDebugMmio = 0xc0000000;
 constexpr uint64_t kDebugMmioSize = 0x1000;
+// The i8042's output buffer, its keyboard's 16-byte buffer, and the one byte
+// a controller answer may push back into it.
+constexpr unsigned kMaxKeyboardBytes = 1 + 16 + 1;
 
 struct Step {
     uint8_t kind;
@@ -170,6 +175,25 @@ void in(Platform& platform, Events& events, uint64_t port, size_t size, unsigned
     }
 }
 
+// Enables the keyboard interface and reads port 0x60 while the status says
+// a byte is there: whatever the guest did, that ends.
+void check_keyboard_bounded(Platform& platform, Events& events) {
+    uint8_t enable = 0xae;
+    platform.pio.write(kI8042 + 4, std::span<const uint8_t>(&enable, 1));
+    unsigned waiting = 0;
+    for (; waiting <= kMaxKeyboardBytes; ++waiting) {
+        uint8_t status = 0;
+        platform.pio.read(kI8042 + 4, std::span(&status, 1));
+        if (!(status & 1)) {
+            break;
+        }
+        uint8_t byte = 0;
+        platform.pio.read(kI8042, std::span(&byte, 1));
+    }
+    FUZZ_CHECK(waiting <= kMaxKeyboardBytes);
+    FUZZ_CHECK(events.resets == 0);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -235,5 +259,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
         }
     }
+    events = Events{};
+    check_keyboard_bounded(platform, events);
     return 0;
 }
