@@ -194,6 +194,26 @@ void check_read(const vmm::VirtioDevice& device, const vmm::MmioTransport& trans
     }
 }
 
+uint32_t read_register(vmm::MmioTransport& transport, uint64_t offset) {
+    uint32_t value = 0;
+    transport.read(offset, std::span(reinterpret_cast<uint8_t*>(&value), 4));
+    return value;
+}
+
+// After the driver writes 0 to the status (VIRTIO 1.2, 4.2.2.1): the device
+// is back to its initial state, whatever it was doing.
+void check_reset(vmm::MmioTransport& transport) {
+    FUZZ_CHECK(transport.status() == 0);
+    FUZZ_CHECK(read_register(transport, 0x060) == 0);  // interrupt status
+    for (uint32_t queue = 0; queue < transport.queue_count(); ++queue) {
+        uint32_t select = queue;
+        transport.write(0x030, std::span(reinterpret_cast<const uint8_t*>(&select), 4));
+        FUZZ_CHECK(read_register(transport, 0x044) == 0);  // not ready
+    }
+    uint32_t zero = 0;
+    transport.write(0x030, std::span(reinterpret_cast<const uint8_t*>(&zero), 4));
+}
+
 // One turn of the I/O thread: what VirtioIoDispatcher runs when a queue's
 // eventfd or a backend's fd is ready.
 void io_thread_turn(vmm::MmioTransport& transport) {
@@ -275,7 +295,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 uint32_t before = transport.status();
                 transport.write(reg, std::span<const uint8_t>(bytes, 4));
                 if (reg == kStatusRegister && step.value == 0) {
-                    FUZZ_CHECK(transport.status() == 0);  // a reset always takes
+                    check_reset(transport);
                 } else if (reg == kStatusRegister) {
                     // Bits are only added, never cleared by the driver.
                     FUZZ_CHECK((transport.status() & before) == before);
