@@ -2,7 +2,8 @@
 // ring over a scratch image. The engine takes no fake completions, so the
 // host side is fuzzed for real instead: the image shrinks under the VMM
 // (reads past its end come back short and are finished synchronously, or
-// fail with EIO), grows back, and completions are reaped early, late, after
+// fail with EIO), grows back, the host's file size limit (RLIMIT_FSIZE)
+// cuts writes short or fails them with EFBIG, and completions are reaped early, late, after
 // a drain or across a driver reset, interleaved with the driver republishing
 // buffers (heads reused while in flight). Besides sanitizer reports, it
 // aborts when anything but a QueueError leaves the device or when a request
@@ -16,10 +17,13 @@
 // Script byte: low 3 bits the call, high 5 bits its argument:
 //   0 process_queue  1 wait (up to 100 ms) for completions, then
 //   process_backend  2 drain  3 shrink the image to `arg` sectors
-//   4 restore the image's size  5 reset and activate again
+//   4 restore the image's size, then limit files to 32 + arg sectors
+//     (no limit when arg is 0)  5 reset and activate again
 //   6 the driver publishes arg+1 more available entries  7 process_backend
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,6 +107,31 @@ class ScratchImage {
     int fd_;
 };
 
+// RLIMIT_FSIZE for one input: lifted again when the input ends, so that
+// libFuzzer can write its corpus (a limit is never below 16 KiB, and a crash
+// report's input is smaller).
+class FileSizeLimit {
+  public:
+    FileSizeLimit() {
+        // Past the limit a write fails with EFBIG instead of killing us.
+        static bool ignored = ::signal(SIGXFSZ, SIG_IGN) != SIG_ERR;
+        (void)ignored;
+        lift();
+    }
+    ~FileSizeLimit() { lift(); }
+    void set(uint64_t bytes) {
+        rlimit limit{bytes, RLIM_INFINITY};
+        if (::getrlimit(RLIMIT_FSIZE, &limit) < 0) {
+            std::abort();
+        }
+        limit.rlim_cur = std::min<rlim_t>(bytes, limit.rlim_max);
+        if (::setrlimit(RLIMIT_FSIZE, &limit) < 0) {
+            std::abort();
+        }
+    }
+    void lift() { set(RLIM_INFINITY); }
+};
+
 vmm::BlockDevice::Engine engine_kind(const char* image_path) {
     static const vmm::BlockDevice::Engine kind = [image_path] {
         try {
@@ -144,6 +173,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t ram_bytes = std::min<size_t>(size - ram_start, kRamSize);
     memory.write(GuestAddress(0), std::span(data + ram_start, ram_bytes));
 
+    FileSizeLimit file_size_limit;
     scratch.renew();
     vmm::BlockDevice::Engine kind = engine_kind(scratch.path());
     bool read_only = header.flags & 4;
@@ -210,7 +240,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 scratch.resize(arg);
                 break;
             case 4:
+                file_size_limit.lift();
                 scratch.resize(kImageSectors);
+                if (arg != 0) {
+                    file_size_limit.set((32 + arg) * vmm::kSectorSize);
+                }
                 break;
             case 5:
                 try {

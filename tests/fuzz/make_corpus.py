@@ -466,6 +466,14 @@ def uring_seeds():
         step(U_SHRINK, 3), step(U_QUEUE), step(U_WAIT), step(U_WAIT), step(U_RESTORE),
         step(U_PUBLISH, 3), step(U_QUEUE), step(U_DRAIN), step(U_SHRINK, 0), step(U_RESET),
         step(U_QUEUE), step(U_WAIT)])
+    # Writes at 1 KiB past the image's first 16 KiB: cut short by RLIMIT_FSIZE.
+    big = Driver(16)
+    block_request(big, BLK_OUT, 30, 2048, False)
+    block_request(big, BLK_OUT, 40, 512, False)
+    block_request(big, BLK_IN, 30, 2048, True)
+    yield "file_size_limit", uring_seed(big, [
+        step(U_RESTORE, 1), step(U_QUEUE), step(U_WAIT), step(U_WAIT), step(U_DRAIN),
+        step(U_RESTORE, 0), step(U_RESET)])
     yield "reset_in_flight", uring_seed(blk, [
         step(U_QUEUE), step(U_RESET), step(U_PUBLISH, 0), step(U_QUEUE), step(U_QUEUE),
         step(U_BACKEND), step(U_DRAIN)], 3)
