@@ -108,8 +108,9 @@ class ScratchImage {
 };
 
 // RLIMIT_FSIZE for one input: lifted again when the input ends, so that
-// libFuzzer can write its corpus (a limit is never below 16 KiB, and a crash
-// report's input is smaller).
+// libFuzzer can write its corpus. A limit is never below 16.5 KiB; only a
+// crash input larger than that, found while a limit is set, would be saved
+// cut short.
 class FileSizeLimit {
   public:
     FileSizeLimit() {
@@ -120,7 +121,7 @@ class FileSizeLimit {
     }
     ~FileSizeLimit() { lift(); }
     void set(uint64_t bytes) {
-        rlimit limit{bytes, RLIM_INFINITY};
+        rlimit limit{};
         if (::getrlimit(RLIMIT_FSIZE, &limit) < 0) {
             std::abort();
         }
