@@ -7,7 +7,9 @@ fuzz_console seeds: a 32-byte header (both queues and a script of device
 calls, see fuzz_console.cpp) followed by guest RAM with both queues.
 fuzz_net seeds: a 24-byte header (both queues, see fuzz_net.cpp), the
 frames the host sends, then guest RAM with both queues.
-fuzz_http seeds: the bytes a client sends to the API socket. Run it
+fuzz_http seeds: the bytes a client sends to the API socket.
+fuzz_mmio, fuzz_legacy, fuzz_kernel, fuzz_rng, fuzz_uring, fuzz_config
+seeds: see the input format at the top of each fuzz_<name>.cpp. Run it
 after changing an input format; the output is committed.
 """
 import os
@@ -229,6 +231,285 @@ def http_seeds():
     yield "too_large", b"PUT /logger HTTP/1.1\r\nContent-Length: 10485760\r\n\r\n{"
 
 
+# fuzz_mmio: a driver's register accesses (kind, width, offset, value).
+M_WRITE, M_READ, M_IO_TURN, M_RAM, M_REG, M_HOST = range(6)
+ACK, DRV, FEATURES_OK, DRIVER_OK = 1, 2, 8, 4
+
+
+def mreg(offset, value):
+    return (M_REG, 3, offset, value)
+
+
+def mmio_init(queues, features_low=0):
+    """The Linux driver's probe: status steps, features, each queue's layout."""
+    steps = [(M_READ, 3, 0x000, 0), (M_READ, 3, 0x004, 0), (M_READ, 3, 0x008, 0),
+             mreg(0x70, 0), mreg(0x70, ACK), mreg(0x70, ACK | DRV),
+             mreg(0x14, 1), (M_READ, 3, 0x010, 0), mreg(0x14, 0), (M_READ, 3, 0x010, 0),
+             mreg(0x24, 1), mreg(0x20, 1), mreg(0x24, 0), mreg(0x20, features_low),
+             mreg(0x70, ACK | DRV | FEATURES_OK), (M_READ, 3, 0x070, 0)]
+    for index, driver in enumerate(queues):
+        steps += [mreg(0x30, index), (M_READ, 3, 0x034, 0), mreg(0x38, driver.size),
+                  mreg(0x80, driver.desc), mreg(0x84, 0), mreg(0x90, driver.avail),
+                  mreg(0x94, 0), mreg(0xa0, driver.used), mreg(0xa4, 0), mreg(0x44, 1)]
+    steps.append(mreg(0x70, ACK | DRV | FEATURES_OK | DRIVER_OK))
+    return steps
+
+
+def mmio_seed(device, steps, ram):
+    body = b"".join(struct.pack("<BBHI", *step) for step in steps)
+    return struct.pack("<BBH", device, len(steps), 0) + body + bytes(ram)
+
+
+BLK_IN, BLK_OUT, BLK_FLUSH, BLK_GET_ID, BLK_DISCARD, BLK_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
+
+
+def block_request(driver, kind, sector, data_length, data_writable):
+    """One virtio-blk request: header, data, status byte."""
+    header = struct.pack("<IIQ", kind, 0, sector)
+    head = driver.next_desc
+    buffers = [(len(header), False)]
+    if data_length:
+        buffers.append((data_length, data_writable))
+    buffers.append((1, True))
+    driver.chain(buffers)
+    # chain() filled the buffers with a pattern: put the real header in.
+    desc = driver.ram[driver.desc + 16 * head:driver.desc + 16 * head + 16]
+    address = struct.unpack("<Q", desc[:8])[0]
+    driver.ram[address:address + len(header)] = header
+
+
+def mmio_seeds():
+    features = (1 << 28) | (1 << 29)  # INDIRECT_DESC, EVENT_IDX
+    rng = Driver(8)
+    rng.chain([(64, True)])
+    rng.chain([(16, True), (16, True)])
+    yield "rng", mmio_seed(0, mmio_init([rng], features) + [
+        mreg(0x50, 0), (M_IO_TURN, 0, 0, 0), (M_READ, 3, 0x060, 0), mreg(0x64, 1),
+        (M_RAM, 0, rng.avail + 2, 3), mreg(0x50, 0), (M_IO_TURN, 0, 0, 0), mreg(0x70, 0)],
+        rng.ram)
+
+    blk = Driver(16)  # three descriptors a request
+    block_request(blk, BLK_OUT, 1, 512, False)
+    block_request(blk, BLK_IN, 1, 512, True)
+    block_request(blk, BLK_GET_ID, 0, 20, True)
+    block_request(blk, BLK_FLUSH, 0, 0, False)
+    yield "block", mmio_seed(1, mmio_init([blk], features) + [
+        (M_READ, 7, 0x100, 0), (M_READ, 3, 0x114, 0), (M_WRITE, 0, 0x120, 1),
+        mreg(0x50, 0), (M_IO_TURN, 0, 0, 0), (M_READ, 3, 0x060, 0), mreg(0x64, 3),
+        mreg(0x38, 4), mreg(0x70, 0), (M_READ, 3, 0x070, 0)], blk.ram)
+    yield "block_read_only", mmio_seed(2, mmio_init([blk]) + [
+        mreg(0x50, 0), (M_IO_TURN, 0, 0, 0), mreg(0x70, 0x80), mreg(0x70, 0)], blk.ram)
+
+    rx, tx = console_pair()
+    rx.chain([(64, True)])
+    tx.chain([(5, False)])
+    yield "console", mmio_seed(3, mmio_init([rx, tx], 1) + [
+        (M_READ, 1, 0x100, 0), mreg(0x50, 1), mreg(0x50, 0), (M_IO_TURN, 0, 0, 0),
+        (M_HOST, 0, 9, 0), (M_IO_TURN, 0, 0, 0), (M_HOST, 1, 0, (25 << 16) | 80),
+        (M_READ, 3, 0x0fc, 0), (M_READ, 3, 0x060, 0), mreg(0x64, 2), (M_HOST, 0, 4095, 0),
+        (M_IO_TURN, 0, 0, 0), mreg(0x50, 7), mreg(0x70, 0), (M_HOST, 0, 3, 0)], rx.ram)
+
+    bad = Driver(8, desc=0x44)  # misaligned descriptor table: NEEDS_RESET
+    bad.chain([(8, True)])
+    yield "needs_reset", mmio_seed(0, mmio_init([bad]) + [
+        (M_READ, 3, 0x070, 0), mreg(0x50, 0), (M_IO_TURN, 0, 0, 0), mreg(0x70, 0),
+        mreg(0x70, DRIVER_OK), mreg(0x70, ACK | DRV | FEATURES_OK)], bad.ram)
+
+
+# fuzz_legacy: port accesses (kind, width, port, value).
+L_OUT, L_IN, L_HOST_INPUT, L_CTRL_ALT_DEL, L_MMIO_WRITE, L_MMIO_READ = 0, 1, 4, 5, 6, 7
+
+
+def legacy_seed(steps):
+    return b"".join(struct.pack("<BBHI", *step) for step in steps)
+
+
+def legacy_seeds():
+    com = 0x3f8
+    yield "serial", legacy_seed([
+        (L_OUT, 0, com + 3, 0x80), (L_OUT, 0, com, 0x01), (L_OUT, 0, com + 1, 0),
+        (L_OUT, 0, com + 3, 0x03), (L_OUT, 0, com + 4, 0x0b), (L_OUT, 0, com + 2, 0xc7),
+        (L_OUT, 0, com + 1, 0x03), (L_IN, 0, com + 2, 0), (L_IN, 0, com + 5, 0),
+        (L_OUT, 0, com, ord("h")), (L_OUT, 0, com, ord("i")), (L_HOST_INPUT, 0, ord("x"), 5),
+        (L_IN, 0, com + 2, 0), (L_IN, 0, com, 0), (L_IN, 0, com + 5, 0),
+        (L_OUT, 0, com + 4, 0x1f), (L_OUT, 0, com, 0x41), (L_IN, 0, com + 6, 0),
+        (L_IN, 0, com, 0), (L_OUT, 0, com + 7, 0x5a), (L_IN, 0, com + 7, 0),
+        (L_HOST_INPUT, 0, 0x79, 0x80000000), (L_OUT, 0, com + 2, 0x02),
+        (L_OUT, 2 | 4, com, 0x41424344), (L_IN, 1, com + 4, 0)])
+    kbd, cmd = 0x60, 0x64
+    yield "i8042", legacy_seed([
+        (L_OUT, 0, cmd, 0xaa), (L_IN, 0, cmd, 0), (L_IN, 0, kbd, 0), (L_OUT, 0, cmd, 0x20),
+        (L_IN, 0, kbd, 0), (L_OUT, 0, cmd, 0x60), (L_OUT, 0, kbd, 0x47), (L_OUT, 0, cmd, 0xa9),
+        (L_IN, 0, kbd, 0), (L_OUT, 0, kbd, 0xff), (L_IN, 0, kbd, 0), (L_IN, 0, kbd, 0),
+        (L_OUT, 0, kbd, 0xf2), (L_IN, 0, kbd, 0), (L_OUT, 0, kbd, 0xed), (L_OUT, 0, kbd, 0x07),
+        (L_OUT, 0, kbd, 0xfe), (L_CTRL_ALT_DEL, 0, 0, 0), (L_IN, 0, kbd, 0),
+        (L_OUT, 0, cmd, 0xd2), (L_OUT, 0, kbd, 0x1c), (L_OUT, 0, cmd, 0xd3), (L_OUT, 0, kbd, 1),
+        (L_OUT, 0, cmd, 0xad), (L_CTRL_ALT_DEL, 0, 0, 0), (L_OUT, 0, cmd, 0xae),
+        (L_OUT, 0, kbd, 0xf5), (L_CTRL_ALT_DEL, 0, 0, 0), (L_OUT, 0, cmd, 0xd1),
+        (L_OUT, 0, kbd, 0x02), (L_OUT, 0, cmd, 0xfe), (L_IN, 1, kbd, 0)])
+    yield "exit_power_off", legacy_seed([
+        (L_OUT, 0, 0xf5, 0), (L_IN, 0, 0xf4, 0), (L_OUT, 1, 0xf4, 0x2a), (L_OUT, 0, 0xf4, 7),
+        (L_IN, 0, 0x3c0, 0), (L_OUT, 0, 0x3c0, 0x80), (L_OUT, 0, 0x3c0, 0x34),
+        (L_OUT, 1, 0x3c0, 0x34), (L_OUT, 0, 0x3c0, 0x14), (L_IN, 2, 0x3fe, 0),
+        (L_MMIO_WRITE, 0, 0, 0), (L_MMIO_WRITE, 3, 4, 3), (L_MMIO_READ, 7, 0xffc, 0),
+        (L_OUT, 0, 0x80, 0), (L_IN, 2, 0x5c, 0)])
+
+
+# fuzz_kernel: header, command line, kernel file.
+K_LINUX64, K_PVH, K_INITRD = 1, 2, 4
+K_MEM_2M, K_MEM_4M, K_MEM_16M, K_MEM_3G = 0, 8, 16, 24
+
+
+def kernel_seed(flags, cmdline, kernel, initrd_size=0):
+    return struct.pack("<BBHI", flags, 0, len(cmdline), initrd_size) + cmdline + kernel
+
+
+def elf_kernel(pvh=True):
+    """A vmlinux: one PT_LOAD at 1 MiB linked high, and the Xen PVH note."""
+    vaddr, paddr, code = 0xffffffff81000000, 0x100000, b"\xf4" * 16
+    phnum = 2 if pvh else 1
+    note_name, note_desc = b"Xen\0", struct.pack("<I", paddr)
+    note = struct.pack("<III", len(note_name), len(note_desc), 18) + note_name + note_desc
+    phoff = 64
+    data_off = phoff + 56 * phnum
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    ehdr = ident + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, vaddr, phoff, 0, 0, 64, 56, phnum,
+                               0, 0, 0)
+    load = struct.pack("<IIQQQQQQ", 1, 7, data_off, vaddr, paddr, len(code), 0x2000, 0x1000)
+    phdrs = load
+    if pvh:
+        phdrs += struct.pack("<IIQQQQQQ", 4, 4, data_off + len(code), 0, 0, len(note),
+                             len(note), 4)
+    return ehdr + phdrs + code + (note if pvh else b"")
+
+
+def bzimage(init_size=0x100000, relocatable=1, version=0x020F):
+    """A bzImage: one setup sector after the boot sector, 1 KiB of kernel."""
+    image = bytearray(1024 + 1024)
+    kernel_bytes = 1024
+
+    def put(offset, fmt, value):
+        struct.pack_into(fmt, image, offset, value)
+
+    put(0x1F1, "<B", 1)  # setup_sects
+    put(0x1F4, "<I", kernel_bytes // 16)  # syssize
+    put(0x1FE, "<H", 0xAA55)
+    image[0x200:0x202] = bytes([0xEB, 0x6A])  # jump past the header
+    image[0x202:0x206] = b"HdrS"
+    put(0x206, "<H", version)
+    put(0x211, "<B", 1)  # LOADED_HIGH
+    put(0x22C, "<I", 0x7FFFFFFF)  # initrd_addr_max
+    put(0x230, "<I", 0x200000)  # kernel_alignment
+    put(0x234, "<B", relocatable)
+    put(0x236, "<H", 1)  # XLF_KERNEL_64
+    put(0x238, "<I", 2047)  # cmdline_size
+    put(0x258, "<Q", 0x100000)  # pref_address
+    put(0x260, "<I", init_size)
+    return bytes(image)
+
+
+def kernel_seeds():
+    cmdline = b"console=ttyS0 reboot=k panic=-1"
+    yield "elf_pvh_initrd", kernel_seed(K_INITRD | K_MEM_4M, cmdline, elf_kernel(), 4096)
+    yield "elf_linux64", kernel_seed(K_LINUX64 | K_MEM_2M, cmdline, elf_kernel(False))
+    yield "elf_pvh_3g", kernel_seed(K_PVH | K_INITRD | K_MEM_3G, b"", elf_kernel(), 5000)
+    yield "bzimage_initrd", kernel_seed(K_INITRD | K_MEM_4M, cmdline, bzimage(), 8192)
+    yield "bzimage_16m", kernel_seed(K_LINUX64 | K_MEM_16M, cmdline, bzimage(0x800000, 0))
+    yield "bzimage_too_big", kernel_seed(K_MEM_2M, cmdline, bzimage(0x400000))
+
+
+def rng_seed(driver, flags=0, rounds=1):
+    header = struct.pack("<HBBHHHHHH", driver.size, flags, rounds, driver.desc, driver.avail,
+                         driver.used, driver.start, driver.start, 0)
+    return header + bytes(driver.ram)
+
+
+RNG_HIGH = 1 << 20  # fuzz_rng's second region: 128 KiB
+
+
+def rng_seeds():
+    basic = Driver(8)
+    basic.chain([(64, True)])
+    basic.chain([(8, False), (32, True)])  # a readable buffer is skipped
+    basic.chain([(16, False)])  # nothing writable: length 0
+    yield "basic", rng_seed(basic)
+
+    big = Driver(16)
+    big.indirect([(RNG_HIGH, 0x18000, True), (None, 64, True)])  # past the 64 KiB cap
+    big.chain([(4, True)] * 3)
+    yield "indirect_cap", rng_seed(big, 3, 2)
+
+    wrap = Driver(4, start=0xFFFE)
+    for _ in range(3):
+        wrap.chain([(10, True)])
+    yield "index_wrap", rng_seed(wrap, 2)
+
+
+def uring_seed(driver, script, flags=0):
+    header = struct.pack("<HBBHHHHHH", driver.size, flags, len(script), driver.desc,
+                         driver.avail, driver.used, driver.start, driver.start, 0)
+    return header + bytes(script) + bytes(driver.ram)
+
+
+U_QUEUE, U_WAIT, U_DRAIN, U_SHRINK, U_RESTORE, U_RESET, U_PUBLISH, U_BACKEND = range(8)
+
+
+def uring_seeds():
+    blk = Driver(16)
+    block_request(blk, BLK_OUT, 2, 1024, False)
+    block_request(blk, BLK_IN, 2, 1024, True)
+    block_request(blk, BLK_FLUSH, 0, 0, False)
+    block_request(blk, BLK_IN, 60, 2048, True)
+    yield "read_write_flush", uring_seed(blk, [
+        step(U_QUEUE), step(U_WAIT), step(U_WAIT), step(U_BACKEND), step(U_DRAIN)])
+    yield "shrunk_image", uring_seed(blk, [
+        step(U_SHRINK, 3), step(U_QUEUE), step(U_WAIT), step(U_WAIT), step(U_RESTORE),
+        step(U_PUBLISH, 3), step(U_QUEUE), step(U_DRAIN), step(U_SHRINK, 0), step(U_RESET),
+        step(U_QUEUE), step(U_WAIT)])
+    # Writes at 1 KiB past the image's first 16 KiB: cut short by RLIMIT_FSIZE.
+    big = Driver(16)
+    block_request(big, BLK_OUT, 30, 2048, False)
+    block_request(big, BLK_OUT, 40, 512, False)
+    block_request(big, BLK_IN, 30, 2048, True)
+    yield "file_size_limit", uring_seed(big, [
+        step(U_RESTORE, 1), step(U_QUEUE), step(U_WAIT), step(U_WAIT), step(U_DRAIN),
+        step(U_RESTORE, 0), step(U_RESET)])
+    yield "reset_in_flight", uring_seed(blk, [
+        step(U_QUEUE), step(U_RESET), step(U_PUBLISH, 0), step(U_QUEUE), step(U_QUEUE),
+        step(U_BACKEND), step(U_DRAIN)], 3)
+    ro = Driver(16)
+    block_request(ro, BLK_OUT, 0, 512, False)
+    block_request(ro, BLK_DISCARD, 0, 16, False)
+    block_request(ro, BLK_GET_ID, 0, 20, True)
+    yield "read_only", uring_seed(ro, [step(U_QUEUE), step(U_WAIT), step(U_DRAIN)], 4)
+
+
+def config_seeds():
+    document = (b'{"boot-source":{"kernel_image_path":"/k","initrd_path":"/i",'
+                b'"boot_args":"console=ttyS0"},"drives":[{"drive_id":"rootfs",'
+                b'"path_on_host":"/r","is_root_device":true,"is_read_only":false}],'
+                b'"machine-config":{"vcpu_count":2,"mem_size_mib":256},'
+                b'"network-interfaces":[{"iface_id":"eth0","host_dev_name":"tap0",'
+                b'"guest_mac":"02:00:00:00:00:01"}],"entropy":{},'
+                b'"logger":{"level":"Debug"},"metrics":{"metrics_path":"/m"}}')
+    yield "document", b"\x00" + document
+    arguments = [b"--kernel", b"/k", b"--mem", b"256", b"--cpus", b"2", b"--initrd", b"/i",
+                 b"--drive", b"path=/d,ro,id=data,io=uring", b"--net",
+                 b"tap=tap0,mac=02:00:00:00:00:01", b"--cpuid-mask", b"avx2,rdrand",
+                 b"--console", b"virtio", b"--acpi", b"--boot-entry", b"pvh", b"--cmdline",
+                 b"console=hvc0", b"--level", b"Debug", b"--rootfs", b"/r"]
+    yield "command_line", b"\x01" + b"\x00".join(arguments)
+    yield "command_line_api", b"\x01" + b"\x00".join([
+        b"--api-sock", b"/tmp/s", b"--id", b"vm1", b"--http-api-max-payload-size", b"4096",
+        b"--no-rng", b"--log-path", b"/tmp/l", b"--show-level", b"--metrics-path", b"/m"])
+    yield "command_line_bad", b"\x01" + b"\x00".join([b"--kernel", b"/k", b"--mem", b"-5"])
+    yield "drive", b"\x02path=/d,ro,id=0123456789,io=sync"
+    yield "net_tap", b"\x03tap=tap0,mac=02:00:00:00:00:01"
+    yield "net_fd", b"\x03fd=3"
+    yield "option_list", b"\x04a=b,,c,d=e=f,="
+    yield "cpuid_mask", b"\x05avx2,rdrand,x2apic"
+
+
 def write_seeds(name, blobs):
     here = os.path.dirname(os.path.abspath(__file__))
     out = os.path.join(here, "corpus", name)
@@ -243,6 +524,12 @@ def main():
     write_seeds("console", console_seeds())
     write_seeds("net", net_seeds())
     write_seeds("http", http_seeds())
+    write_seeds("mmio", mmio_seeds())
+    write_seeds("legacy", legacy_seeds())
+    write_seeds("kernel", kernel_seeds())
+    write_seeds("rng", rng_seeds())
+    write_seeds("uring", uring_seeds())
+    write_seeds("config", config_seeds())
     return 0
 
 
