@@ -78,12 +78,11 @@ struct Events {
 
 struct Platform {
     explicit Platform(Events& events) {
-        serial = std::make_shared<vmm::Serial8250>(
-            [&events] { ++events.serial_irqs; },
-            [&events](std::span<const uint8_t> bytes) {
-                events.serial_bytes += bytes.size();
-                return bytes.size();
-            });
+        serial = std::make_shared<vmm::Serial8250>([&events] { ++events.serial_irqs; },
+                                                   [&events](std::span<const uint8_t> bytes) {
+                                                       events.serial_bytes += bytes.size();
+                                                       return bytes.size();
+                                                   });
         i8042 = std::make_shared<vmm::I8042>([&events] { ++events.resets; },
                                              [&events] { ++events.keyboard_irqs; });
         vmm::DebugDevice::Callbacks callbacks{
