@@ -19,6 +19,7 @@
 
 #include "devices/virtio/block/block_device.hpp"
 #include "devices/virtio/virtio_spec.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
@@ -40,13 +41,7 @@ struct Header {
 };
 static_assert(sizeof(Header) == 16);
 
-class CountingInterrupt : public vmm::VirtioInterrupt {
-  public:
-    void signal_used_queue() override { ++used; }
-    void signal_config_change() override { ++config; }
-    unsigned used = 0;
-    unsigned config = 0;
-};
+using fuzz::CountingInterrupt;
 
 // One scratch image for the whole run; each input gets a fresh device on it.
 const char* image_path() {

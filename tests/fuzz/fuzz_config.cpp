@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "arch/x86_64/cpuid.hpp"
+#include "fuzz_support.hpp"
 #include "vmm/api/firecracker_model.hpp"
 #include "vmm/api/json_object.hpp"
 #include "vmm/cli.hpp"
@@ -37,14 +38,6 @@ namespace {
 
 namespace api = vmm::api;
 constexpr size_t kMaxArguments = 64;
-
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
 
 // The parsers report usage errors on stderr and help on stdout, thousands of
 // times a second here: both go to /dev/null while they run. Sanitizer and

@@ -28,6 +28,7 @@
 
 #include "devices/virtio/console/console_device.hpp"
 #include "devices/virtio/virtio_spec.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
@@ -58,21 +59,7 @@ constexpr uint8_t kFlagSize = 4;
 constexpr uint8_t kFlagRxNotReady = 8;
 constexpr uint8_t kFlagTxNotReady = 16;
 
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
-
-class CountingInterrupt : public vmm::VirtioInterrupt {
-  public:
-    void signal_used_queue() override { ++used; }
-    void signal_config_change() override { ++config; }
-    unsigned used = 0;
-    unsigned config = 0;
-};
+using fuzz::CountingInterrupt;
 
 // Takes every byte, as the VMM's output queue does while it has room.
 size_t discard_output(std::span<const uint8_t> bytes) {

@@ -25,6 +25,7 @@
 
 #include "arch/x86_64/boot.hpp"
 #include "arch/x86_64/layout.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
@@ -43,14 +44,6 @@ constexpr uint64_t kMemorySizes[] = {2 << 20, 4 << 20, 16 << 20, (3ull << 30) + 
 // Larger initrds that could fit are cut down to this: placement does not
 // depend on the size beyond whether it fits, and copying costs.
 constexpr uint64_t kMaxCopiedInitrd = 1 << 20;
-
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
 
 // A scratch file, rewritten for each input.
 class ScratchFile {

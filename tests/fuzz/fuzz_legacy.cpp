@@ -30,17 +30,10 @@
 #include "devices/legacy/debug_device.hpp"
 #include "devices/legacy/i8042.hpp"
 #include "devices/legacy/serial_8250.hpp"
+#include "fuzz_support.hpp"
 #include "vmm/core/bus.hpp"
 
 namespace {
-
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
 
 constexpr uint16_t kCom1 = 0x3f8;
 constexpr uint16_t kI8042 = 0x60;

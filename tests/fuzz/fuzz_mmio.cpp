@@ -39,6 +39,7 @@
 #include "devices/virtio/mmio_transport.hpp"
 #include "devices/virtio/rng/rng_device.hpp"
 #include "devices/virtio/virtio_spec.hpp"
+#include "fuzz_support.hpp"
 #include "vmm/base/logger.hpp"
 
 namespace {
@@ -64,14 +65,6 @@ struct Step {
     uint32_t value;
 };
 static_assert(sizeof(Step) == 8);
-
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
 
 // One scratch image for the whole run, emptied for every input so that no
 // input sees what another wrote.

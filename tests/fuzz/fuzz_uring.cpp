@@ -35,6 +35,7 @@
 
 #include "devices/virtio/block/block_device.hpp"
 #include "devices/virtio/virtio_spec.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
@@ -57,21 +58,7 @@ struct Header {
 };
 static_assert(sizeof(Header) == 16);
 
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
-
-class CountingInterrupt : public vmm::VirtioInterrupt {
-  public:
-    void signal_used_queue() override { ++used; }
-    void signal_config_change() override { ++config; }
-    unsigned used = 0;
-    unsigned config = 0;
-};
+using fuzz::CountingInterrupt;
 
 // The scratch image, set back to its full size (and zeroes) for every input.
 class ScratchImage {

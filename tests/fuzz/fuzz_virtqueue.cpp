@@ -27,6 +27,7 @@
 #include "devices/virtio/queue.hpp"
 #include "devices/virtio/reader_writer.hpp"
 #include "devices/virtio/virtio_spec.hpp"
+#include "fuzz_support.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
 namespace {
@@ -58,14 +59,6 @@ constexpr uint8_t kFlagIndirect = 1;
 constexpr uint8_t kFlagEventIdx = 2;
 constexpr uint8_t kFlagSkipValidation = 4;
 constexpr uint8_t kFlagSlices = 8;
-
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
 
 // A slice must lie inside the host mapping of one region.
 void check_slice(const vmm::GuestMemory& memory, const vmm::GuestSlice& slice) {
