@@ -15,6 +15,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <functional>
+#include <latch>
+#include <thread>
+#include <vector>
 
 #include "vmm/base/error.hpp"
 #include "vmm/seccomp/builtin_programs.hpp"
@@ -172,4 +175,32 @@ TEST_CASE("the built-in vmm filter: no executable memory, no new processes", "[s
     CHECK(run_filtered(ThreadKind::Vmm, [] {
               ::syscall(SYS_execve, "/bin/true", nullptr, nullptr);
           }) == "signal " + std::to_string(SIGSYS));
+}
+
+TEST_CASE("vCPU threads may allocate after their filter: arenas are made before it", "[seccomp]") {
+    // glibc reads /sys/devices/system/cpu/online when a thread makes the
+    // ninth malloc arena; a vCPU thread that made it after its filter died.
+    CHECK(run_filtered(ThreadKind::Vmm, [] {}) == "exit 0");  // the harness works
+    static const ThreadFilters filters = ThreadFilters::built_in(builtin_programs());
+    pid_t child = ::fork();
+    if (child == 0) {
+        std::vector<std::thread> threads;
+        std::latch all_allocated(16);
+        for (int i = 0; i < 16; ++i) {
+            threads.emplace_back([&all_allocated] {
+                filters.install(ThreadKind::Vcpu);
+                void* volatile block = std::malloc(1000);
+                all_allocated.arrive_and_wait();  // each keeps its own arena
+                std::free(block);
+            });
+        }
+        for (std::thread& thread : threads) {
+            thread.join();
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }
