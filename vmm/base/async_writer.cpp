@@ -108,9 +108,16 @@ void AsyncWriter::close(std::chrono::milliseconds drain) {
         std::unique_lock lock(mutex_);
         closing_ = true;
         wake_.notify_one();
-        drained_.wait_for(lock, drain, [this] {
-            return (queue_.empty() && in_flight_ == 0) || finished_.load();
-        });
+        // Gives up only on a reader that stalls: as long as each `drain`
+        // period writes something, the rest of the output is worth waiting
+        // for (a slow reader, or a slow host, lost a guest's last lines).
+        auto done = [this] { return (queue_.empty() && in_flight_ == 0) || finished_.load(); };
+        for (;;) {
+            uint64_t before = written_.load();
+            if (drained_.wait_for(lock, drain, done) || written_.load() == before) {
+                break;
+            }
+        }
         stop_now_ = true;
         wake_.notify_one();
     }

@@ -34,7 +34,8 @@ namespace vmm {
 class AsyncWriter {
   public:
     static constexpr size_t kDefaultCapacity = 1 << 20;
-    // How long close() (and the destructor) waits for the queue to drain.
+    // How long close() (and the destructor) waits for the queue to drain
+    // while nothing gets written (a reader that makes progress is waited for).
     static constexpr std::chrono::milliseconds kDefaultDrain{500};
 
     // `fd` is borrowed and must stay open until close(). `name` says where
@@ -48,10 +49,10 @@ class AsyncWriter {
     // many bytes that was (none after a write error or close()).
     size_t write(std::span<const uint8_t> bytes);
 
-    // Waits up to `drain` for what is queued to be written, then stops the
-    // thread, interrupting a write that waits; what is left is dropped (and
-    // said in one log line). Later writes are dropped too. Idempotent; not
-    // to be called from two threads at once.
+    // Waits for what is queued to be written, as long as each `drain` period
+    // writes some of it, then stops the thread, interrupting a write that
+    // waits; what is left is dropped (and said in one log line). Later
+    // writes are dropped too. Idempotent; not from two threads at once.
     void close(std::chrono::milliseconds drain = kDefaultDrain);
 
     // Runs `task` on the writer thread (e.g. installing its seccomp filter)
