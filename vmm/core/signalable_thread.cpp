@@ -12,7 +12,10 @@ void SignalableThread::start(const std::string& name, std::function<void()> body
     // Held until the handle is known: a signal() meanwhile waits for it, and
     // a body that ends at once waits for it before it says so.
     std::lock_guard lock(mutex_);
-    thread_ = std::thread([this, body = std::move(body)] {
+    // Named by the thread itself, before its body: a body that reports its
+    // name (a seccomp violation) must not read it before the creator sets it.
+    thread_ = std::thread([this, name = name.substr(0, 15), body = std::move(body)] {
+        pthread_setname_np(pthread_self(), name.c_str());
         body();
         // The thread exists until this is seen: no signal can reach a
         // thread that is gone, or a handle reused by another.
@@ -21,7 +24,6 @@ void SignalableThread::start(const std::string& name, std::function<void()> body
     });
     handle_ = thread_.native_handle();
     running_ = true;
-    pthread_setname_np(handle_, name.substr(0, 15).c_str());
 }
 
 bool SignalableThread::signal(int signal) {

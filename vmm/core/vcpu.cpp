@@ -137,9 +137,6 @@ bool Vcpu::join_within(std::chrono::milliseconds limit) {
 
 void Vcpu::run_loop(const seccomp::ThreadFilters* filters, std::latch& guest_entry) {
     try {
-        // Named here too, before the filter's reports read the name: the
-        // creator names the thread only after it runs.
-        pthread_setname_np(pthread_self(), fmt::format("vcpu{}", fd_.id()).c_str());
         if (filters != nullptr) {
             filters->install(seccomp::ThreadKind::Vcpu);
         }
