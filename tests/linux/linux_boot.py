@@ -307,10 +307,12 @@ class Scenario:
             peer = subprocess.Popen(ns.wrap([sys.executable, os.path.join(HERE, "net_peer.py"),
                                              self.workdir, payload]))
             try:
-                for _ in range(200):
-                    if os.path.exists(self.path("ready")):
-                        break
-                    time.sleep(0.05)
+                # Python starts slowly in the nested tier, slower still next
+                # to a parallel test: wait for the peer's sockets, not a guess.
+                wait_for(lambda: os.path.exists(self.path("ready")) or peer.poll() is not None,
+                         120, "the host-side peer (net_peer.py)")
+                if peer.poll() is not None:
+                    raise Failure(f"net_peer.py exited with status {peer.returncode} before it was ready")
                 command = ns.wrap(self.base("--initrd", self.initrd(), "--cmdline",
                                             f"{cmdline} vmm.run={b64(script)}",
                                             "--net", f"tap=tap0,mac={mac}"))
