@@ -132,10 +132,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CountingInterrupt interrupt;
     device.activate(memory, features, queues, interrupt);
 
-    std::vector<uint8_t> bytes(32 * 2048);
-    for (size_t i = 0; i < bytes.size(); ++i) {
-        bytes[i] = static_cast<uint8_t>(i * 31 + 7);
-    }
+    // Built once: filling 64 KiB per input cost three quarters of the time.
+    static const std::vector<uint8_t> bytes = [] {
+        std::vector<uint8_t> pattern(32 * 2048);
+        for (size_t i = 0; i < pattern.size(); ++i) {
+            pattern[i] = static_cast<uint8_t>(i * 31 + 7);
+        }
+        return pattern;
+    }();
     bool needs_reset = false;  // as the transport tracks DEVICE_NEEDS_RESET
     size_t steps = std::min<size_t>(header.steps, kScriptSteps);
     for (size_t step = 0; step < steps; ++step) {
