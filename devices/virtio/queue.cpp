@@ -178,4 +178,56 @@ void Queue::reset() {
     *this = Queue(max_size_);
 }
 
+void Queue::save_state(StateWriter& out) const {
+    out.u16(max_size_);
+    out.u16(size_);
+    out.boolean(ready_);
+    out.u64(desc_table_.value());
+    out.u64(avail_ring_.value());
+    out.u64(used_ring_.value());
+    out.boolean(indirect_);
+    out.boolean(event_idx_);
+    out.u16(next_avail_);
+    out.u16(next_used_);
+    out.u16(signalled_used_);
+}
+
+void Queue::restore_state(StateReader& in) {
+    uint16_t max_size = in.u16();
+    if (max_size != max_size_) {
+        in.fail(fmt::format("a virtqueue of maximum size {} where this device's has {}", max_size,
+                            max_size_));
+    }
+    uint16_t size = in.u16();
+    bool ready = in.boolean();
+    // A queue that is not ready may hold whatever the driver wrote to
+    // QueueNum: it is checked when it becomes ready.
+    if (ready && (!std::has_single_bit(size) || size > max_size_)) {
+        in.fail(fmt::format("a ready virtqueue of size {}, not a power of two up to {}", size,
+                            max_size_));
+    }
+    GuestAddress desc_table(in.u64());
+    GuestAddress avail_ring(in.u64());
+    GuestAddress used_ring(in.u64());
+    bool indirect = in.boolean();
+    bool event_idx = in.boolean();
+    uint16_t next_avail = in.u16();
+    uint16_t next_used = in.u16();
+    uint16_t signalled_used = in.u16();
+
+    // All read: only now is the queue changed, so a refused state leaves it
+    // as it was. A fresh serial: no chain popped before can be given back.
+    reset();
+    size_ = size;
+    ready_ = ready;
+    desc_table_ = desc_table;
+    avail_ring_ = avail_ring;
+    used_ring_ = used_ring;
+    set_features((indirect ? 1ull << VIRTIO_F_RING_INDIRECT_DESC : 0) |
+                 (event_idx ? 1ull << VIRTIO_F_RING_EVENT_IDX : 0));
+    next_avail_ = next_avail;
+    next_used_ = next_used;
+    signalled_used_ = signalled_used;
+}
+
 }  // namespace vmm

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "devices/virtio/descriptor_chain.hpp"
+#include "vmm/base/state_stream.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
 namespace vmm {
@@ -86,6 +87,15 @@ class Queue {
 
     // Back to the state after construction (driver reset).
     void reset();
+
+    // Snapshots: the layout, ring features and indices. No chain may be
+    // held by the device when saving (VirtioDevice::prepare_save()): chains
+    // popped before are not given back after a restore. restore_state()
+    // throws StateError for another maximum size or, on a ready queue, a
+    // size that is not a power of two up to it; the layout against guest
+    // memory is the transport's to check (validate_layout()).
+    void save_state(StateWriter& out) const;
+    void restore_state(StateReader& in);
 
   private:
     uint16_t ring_mask() const { return static_cast<uint16_t>(size_ - 1); }
