@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "devices/virtio/queue.hpp"
+#include "vmm/base/state_stream.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
 namespace vmm {
@@ -114,6 +115,21 @@ class VirtioDevice {
     // Called with the transport's lock held.
     using Metrics = std::vector<std::pair<std::string, uint64_t>>;
     virtual Metrics metrics() const { return {}; }
+
+    // Snapshots, with the VM paused and the transport's lock held.
+    // prepare_save() runs just before the queues are saved: it finishes every
+    // request in flight (its used element written, the driver notified) and
+    // gives back or finishes any chain it holds, so that after it no chain
+    // popped from a queue exists outside the rings.
+    virtual void prepare_save() {}
+    // The device's own state beyond the transport's: config values that can
+    // change, the backend's identity (checked on restore) and running state
+    // worth keeping. restore_state() runs after the transport re-activated
+    // the device (when the driver had it live), or on a device never
+    // activated; it throws StateError for a state it cannot take, naming why.
+    // The defaults are for a device with no state of its own (rng).
+    virtual void save_state(StateWriter& /*out*/) const {}
+    virtual void restore_state(StateReader& /*in*/) {}
 };
 
 }  // namespace vmm

@@ -127,6 +127,39 @@ void BlockDevice::drain() {
     in_flight_count_ = 0;
 }
 
+void BlockDevice::prepare_save() {
+    drain();
+    notify_if_used();
+    // What the guest was told is written reaches the disk before the
+    // snapshot is taken (a copy of the disk may be taken along with it).
+    if (!image_->read_only()) {
+        if (int result = image_->flush(); result != 0) {
+            log_warning("virtio-blk {}: flushing disk image '{}' for a snapshot failed: {}", id_,
+                        image_->path(), std::strerror(-result));
+        }
+    }
+}
+
+void BlockDevice::save_state(StateWriter& out) const {
+    out.u64(image_->sectors());
+    out.boolean(image_->read_only());
+}
+
+void BlockDevice::restore_state(StateReader& in) {
+    uint64_t sectors = in.u64();
+    bool read_only = in.boolean();
+    // The driver sized its disk and its caches from what it read before.
+    if (sectors != image_->sectors()) {
+        in.fail(fmt::format("the snapshot's disk had {} sectors, this one ('{}') has {}", sectors,
+                            image_->path(), image_->sectors()));
+    }
+    if (read_only != image_->read_only()) {
+        in.fail(fmt::format("the snapshot's disk was {}, this one ('{}') is {}",
+                            read_only ? "read-only" : "read-write", image_->path(),
+                            image_->read_only() ? "read-only" : "read-write"));
+    }
+}
+
 uint8_t BlockDevice::execute_inline(const BlockRequest& request, uint32_t& written) {
     switch (request.type) {
         case kBlkTypeGetId: {

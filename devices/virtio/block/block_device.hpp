@@ -43,6 +43,12 @@ class BlockDevice : public VirtioDevice {
     BackendInterest backend_interest(size_t) const override { return {true, false}; }
     bool process_backend(size_t) override;
     Metrics metrics() const override;
+    // Completes every request in flight and flushes the image.
+    void prepare_save() override;
+    // The disk's identity: its size in sectors and whether it is read-only,
+    // which must match the disk a snapshot is restored onto.
+    void save_state(StateWriter& out) const override;
+    void restore_state(StateReader& in) override;
 
     const DiskImage& image() const { return *image_; }
     const char* engine_name() const { return engine_->name(); }

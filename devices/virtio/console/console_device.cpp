@@ -211,4 +211,52 @@ VirtioDevice::Metrics ConsoleDevice::metrics() const {
     return {{"rx_bytes", rx_bytes_}, {"tx_bytes", tx_bytes_}, {"tx_dropped", tx_dropped_}};
 }
 
+void ConsoleDevice::prepare_save() {
+    if (!live() || !active_->pending_output) {
+        return;
+    }
+    // The chain must not outlive the snapshot half sent: its rest goes out
+    // now, whatever its size (below 4 GiB; the sink drops what it cannot take).
+    const GuestMemory& memory = active_->memory;
+    Queue& tx = active_->queues[kTransmitQueue];
+    PendingOutput& pending = *active_->pending_output;
+    uint64_t count = pending.reader.remaining();
+    tx_bytes_ += count;
+    for (const GuestSlice& slice : pending.reader.slices(count)) {
+        // SAFETY: a checked slice of guest RAM.
+        send(std::span<const uint8_t>(slice.data(), slice.size()));
+    }
+    tx.add_used(memory, pending.head, 0);
+    active_->pending_output.reset();
+    active_->notify_if_needed(tx);
+}
+
+void ConsoleDevice::save_state(StateWriter& out) const {
+    {
+        std::lock_guard lock(size_mutex_);
+        out.u16(cols_);
+        out.u16(rows_);
+    }
+    out.bytes(input_->peek());
+}
+
+void ConsoleDevice::restore_state(StateReader& in) {
+    uint16_t cols = in.u16();
+    uint16_t rows = in.u16();
+    std::vector<uint8_t> input = in.bytes(input_->capacity());
+    if (input.size() > input_->input_room()) {
+        in.fail(fmt::format("{} bytes of pending input, room for {}", input.size(),
+                            input_->input_room()));
+    }
+    {
+        // What the driver last read; the host terminal's size, if it differs,
+        // comes through set_size() as a change.
+        std::lock_guard lock(size_mutex_);
+        cols_ = cols;
+        rows_ = rows;
+    }
+    // Signals the input event: delivered once the driver has buffers.
+    input_->enqueue_input(input);
+}
+
 }  // namespace vmm

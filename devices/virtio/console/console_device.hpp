@@ -71,6 +71,11 @@ class ConsoleDevice : public VirtioDevice {
     // rx_bytes (input delivered), tx_bytes (output the guest sent, emerg_wr
     // included), tx_dropped (of those, bytes the output sink did not take).
     Metrics metrics() const override;
+    // Writes out the rest of a transmit chain written in part.
+    void prepare_save() override;
+    // The console size and the input not yet delivered.
+    void save_state(StateWriter& out) const override;
+    void restore_state(StateReader& in) override;
 
   private:
     // A transmitq chain written out in part when the last call's budget ran out.

@@ -54,4 +54,13 @@ size_t ConsoleInputBuffer::take(std::span<uint8_t> out) {
     return count;
 }
 
+std::vector<uint8_t> ConsoleInputBuffer::peek() const {
+    std::lock_guard lock(mutex_);
+    std::vector<uint8_t> bytes(size_);
+    size_t first = std::min(size_, ring_.size() - head_);
+    std::memcpy(bytes.data(), ring_.data() + head_, first);
+    std::memcpy(bytes.data() + first, ring_.data(), size_ - first);
+    return bytes;
+}
+
 }  // namespace vmm

@@ -30,6 +30,9 @@ class ConsoleInputBuffer : public ConsoleSink {
     size_t pending() const;
     // Moves up to out.size() of the oldest bytes into `out`; returns how many.
     size_t take(std::span<uint8_t> out);
+    // A copy of the pending bytes, oldest first, left in place (snapshots).
+    std::vector<uint8_t> peek() const;
+    size_t capacity() const { return ring_.size(); }
     // Signalled whenever enqueue_input() took bytes.
     const EventFd& event() const { return event_; }
 

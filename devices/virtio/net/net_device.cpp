@@ -414,4 +414,46 @@ VirtioDevice::Metrics NetDevice::metrics() const {
             {"tx_bytes", counters_.tx_bytes},     {"tx_dropped", counters_.tx_dropped}};
 }
 
+void NetDevice::save_state(StateWriter& out) const {
+    out.bytes(mac_.bytes);
+    out.u32(mtu_);
+    out.boolean(link_up_);
+    size_t staged = active_ ? active_->frame_length : 0;
+    out.bytes(std::span<const uint8_t>(frame_.data(), staged));
+}
+
+void NetDevice::restore_state(StateReader& in) {
+    std::vector<uint8_t> mac = in.bytes(mac_.bytes.size());
+    if (!std::equal(mac.begin(), mac.end(), mac_.bytes.begin(), mac_.bytes.end())) {
+        MacAddress saved;
+        std::copy(mac.begin(), mac.end(), saved.bytes.begin());
+        in.fail(fmt::format("the snapshot's MAC address was {}, this device's is {}",
+                            mac.size() == saved.bytes.size() ? saved.to_string() : "malformed",
+                            mac_.to_string()));
+    }
+    uint32_t mtu = in.u32();
+    if (mtu != mtu_) {
+        in.fail(fmt::format("the snapshot's MTU was {}, this device's is {}", mtu, mtu_));
+    }
+    bool link_up = in.boolean();
+    std::vector<uint8_t> frame = in.bytes(kMaxFrame);
+    // Staged frames always carry more than the header (process_rx()).
+    if (!frame.empty() && frame.size() <= NetBackend::kVnetHeaderSize) {
+        in.fail(fmt::format("a staged frame of {} bytes, no more than its header", frame.size()));
+    }
+    if (!frame.empty() && !active_) {
+        in.fail("a staged receive frame on a device the driver had not started");
+    }
+    if (!frame.empty()) {
+        // Delivered when the transport's first look at the receive queue
+        // finds buffers for it.
+        std::copy(frame.begin(), frame.end(), frame_.begin());
+        active_->frame_length = frame.size();
+    }
+    // The link is this tap's; a driver told otherwise reads the status again.
+    if (link_up != link_up_ && active_ && active_->has_feature(VIRTIO_NET_F_STATUS)) {
+        active_->interrupt.signal_config_change();
+    }
+}
+
 }  // namespace vmm

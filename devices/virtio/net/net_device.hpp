@@ -84,6 +84,12 @@ class NetDevice : public VirtioDevice {
 
     const Counters& counters() const { return counters_; }
     Metrics metrics() const override;
+    // No chain is held between calls (those a call cannot use go back at
+    // once), so prepare_save() has nothing to do. The state: the MAC and
+    // MTU the driver read (checked on restore), the link state, and a
+    // received frame still waiting for buffers.
+    void save_state(StateWriter& out) const override;
+    void restore_state(StateReader& in) override;
     bool link_up() const { return link_up_; }
     const MacAddress& mac() const { return mac_; }
     const NetBackend& backend() const { return *backend_; }
