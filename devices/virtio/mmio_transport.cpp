@@ -275,21 +275,25 @@ void MmioTransport::activate_locked() {
         return;
     }
     try {
-        for (auto& queue : queues_) {
-            queue.set_features(driver_features_);
-            if (queue.ready()) {
-                queue.validate_layout(memory_);
-            }
-        }
-        device_->activate(memory_, driver_features_, queues_, *this);
-        activated_ = true;
-        // Buffers made available (and notified) before DRIVER_OK were
-        // ignored; look at every queue once now, on the I/O thread.
-        for (auto& event : queue_events_) {
-            event->signal();
-        }
+        activate_device_locked();
     } catch (const Error& e) {
         set_needs_reset_locked(e.what());
+    }
+}
+
+void MmioTransport::activate_device_locked() {
+    for (auto& queue : queues_) {
+        queue.set_features(driver_features_);
+        if (queue.ready()) {
+            queue.validate_layout(memory_);
+        }
+    }
+    device_->activate(memory_, driver_features_, queues_, *this);
+    activated_ = true;
+    // Buffers made available (and notified) before DRIVER_OK were
+    // ignored; look at every queue once now, on the I/O thread.
+    for (auto& event : queue_events_) {
+        event->signal();
     }
 }
 

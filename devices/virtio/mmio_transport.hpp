@@ -13,6 +13,7 @@
 #include "devices/bus_device.hpp"
 #include "devices/virtio/virtio_device.hpp"
 #include "vmm/base/event_fd.hpp"
+#include "vmm/base/state_stream.hpp"
 
 namespace vmm {
 
@@ -44,9 +45,24 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     bool process_backend_event(size_t index);
 
     uint32_t status() const;
+    uint32_t device_type() const { return device_->device_type(); }
     // The device's counters plus the transport's own (violations seen).
     VirtioDevice::Metrics metrics() const;
     const std::string& name() const { return name_; }
+
+    // Snapshots, with the VM paused (no vCPU or I/O thread in here).
+    // save_state() first has the device finish its requests in flight
+    // (VirtioDevice::prepare_save()), then writes the registers, each
+    // queue and the device's own state.
+    void save_state(StateWriter& out);
+    // Only into a transport fresh from its constructor, over the device the
+    // snapshot had (same type and offer, checked) and the restored guest
+    // memory; throws Error otherwise, StateError for a corrupt state or one
+    // whose live queues do not fit in guest memory (the transport is then
+    // left reset). A device that was live is activated again; a pending
+    // interrupt is raised again and every ready queue looked at once, so call
+    // it once the interrupt controller is restored and the eventfds wired.
+    void restore_state(StateReader& in);
 
   private:
     void signal_used_queue() override;
@@ -59,6 +75,10 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     bool features_acceptable() const;
     // DRIVER_OK: validates the ready queues and hands them to the device.
     void activate_locked();
+    // What activate_locked() does, throwing what the queues or the device refuse.
+    void activate_device_locked();
+    // Reads a saved state into this fresh transport (restore_state()).
+    void restore_locked(StateReader& in);
     void reset_locked();
     // Marks the device broken after a guest violation (it is called no more
     // until the driver resets it); logs the first one.
