@@ -288,4 +288,81 @@ bool I8042::deliver_keyboard_byte_locked() {
     return command_byte_ & kCtrKeyboardInterrupt;
 }
 
+namespace {
+
+void save_optional(StateWriter& out, const std::optional<uint8_t>& value) {
+    out.boolean(value.has_value());
+    out.u8(value.value_or(0));
+}
+
+std::optional<uint8_t> restore_optional(StateReader& in) {
+    bool present = in.boolean();
+    uint8_t value = in.u8();
+    return present ? std::optional<uint8_t>(value) : std::nullopt;
+}
+
+// Only these commands wait for a parameter byte; any other is corruption.
+bool is_one_of(const std::optional<uint8_t>& value, std::initializer_list<uint8_t> allowed) {
+    return !value || std::find(allowed.begin(), allowed.end(), *value) != allowed.end();
+}
+
+}  // namespace
+
+void I8042::save_state(StateWriter& out) const {
+    std::lock_guard lock(mutex_);
+    save_optional(out, output_);
+    out.boolean(output_from_keyboard_);
+    out.u8(command_byte_);
+    out.u8(output_port_);
+    save_optional(out, controller_param_);
+    out.bytes(std::vector<uint8_t>(keyboard_buffer_.begin(), keyboard_buffer_.end()));
+    save_optional(out, keyboard_param_);
+    out.boolean(scanning_);
+    save_optional(out, last_keyboard_byte_);
+}
+
+void I8042::restore_state(StateReader& in) {
+    std::optional<uint8_t> output = restore_optional(in);
+    bool output_from_keyboard = in.boolean();
+    uint8_t command_byte = in.u8();
+    uint8_t output_port = in.u8();
+    std::optional<uint8_t> controller_param = restore_optional(in);
+    std::vector<uint8_t> keyboard_buffer = in.bytes(kKeyboardBufferSize);
+    std::optional<uint8_t> keyboard_param = restore_optional(in);
+    bool scanning = in.boolean();
+    std::optional<uint8_t> last_keyboard_byte = restore_optional(in);
+    if (output_from_keyboard && !output) {
+        in.fail("a keyboard byte in an empty output buffer");
+    }
+    if (!is_one_of(controller_param, {kCmdWriteCommandByte, kCmdWriteOutputPort,
+                                      kCmdWriteKeyboardOutput, kCmdAuxLoop, kCmdAuxSend})) {
+        in.fail(fmt::format("controller command {:#x} takes no parameter", *controller_param));
+    }
+    if (!is_one_of(keyboard_param, {kKbdSetLeds, kKbdScanCodeSet, kKbdSetTypematic})) {
+        in.fail(fmt::format("keyboard command {:#x} takes no parameter", *keyboard_param));
+    }
+    bool irq = false;
+    {
+        std::lock_guard lock(mutex_);
+        output_ = output;
+        output_from_keyboard_ = output_from_keyboard;
+        command_byte_ = command_byte;
+        output_port_ = output_port;
+        controller_param_ = controller_param;
+        keyboard_buffer_.assign(keyboard_buffer.begin(), keyboard_buffer.end());
+        keyboard_param_ = keyboard_param;
+        scanning_ = scanning;
+        last_keyboard_byte_ = last_keyboard_byte;
+        // IRQ 1 is high while a keyboard byte waits with its interrupt
+        // enabled; the restored interrupt controller did not see that edge.
+        irq = output_ && output_from_keyboard_ && (command_byte_ & kCtrKeyboardInterrupt);
+        // A byte the keyboard could already have moved to an empty output
+        // buffer (only a crafted state has one) moves now.
+        irq = deliver_keyboard_byte_locked() || irq;
+    }
+    if (irq) {
+        trigger_keyboard_irq_();
+    }
+}
+
 }  // namespace vmm

@@ -35,6 +35,7 @@
 #include <optional>
 
 #include "devices/bus_device.hpp"
+#include "vmm/base/state_stream.hpp"
 
 namespace vmm {
 
@@ -56,6 +57,15 @@ class I8042 : public BusDevice {
     // read what is already waiting in the keyboard's buffer.
     bool send_ctrl_alt_del();
 
+    // Snapshots: the controller's and the keyboard's registers and buffers.
+    // restore_state() throws StateError for a corrupt state (a parameter
+    // for a command that takes none, more bytes than the keyboard holds)
+    // and leaves the device as it was; otherwise, with a keyboard byte
+    // waiting in the output buffer and its interrupt enabled (IRQ 1 high
+    // when the snapshot was taken), it pulses IRQ 1 again.
+    void save_state(StateWriter& out) const;
+    void restore_state(StateReader& in);
+
   private:
     // All with mutex_ held; the bool results say whether to raise IRQ 1.
     void answer_locked(uint8_t byte);
@@ -64,7 +74,7 @@ class I8042 : public BusDevice {
     void keyboard_byte_locked(uint8_t value);
     bool deliver_keyboard_byte_locked();
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::function<void()> on_reset_;
     std::function<void()> trigger_keyboard_irq_;
 

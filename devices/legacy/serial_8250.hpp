@@ -14,6 +14,7 @@
 
 #include "devices/bus_device.hpp"
 #include "devices/console_sink.hpp"
+#include "vmm/base/state_stream.hpp"
 
 namespace vmm {
 
@@ -38,6 +39,14 @@ class Serial8250 : public BusDevice, public ConsoleSink {
     // take (any thread).
     uint64_t tx_bytes() const { return tx_bytes_.load(std::memory_order_relaxed); }
     uint64_t tx_dropped() const { return tx_dropped_.load(std::memory_order_relaxed); }
+
+    // Snapshots: the registers, the pending THRE interrupt and the input
+    // not yet read. restore_state() throws StateError for a corrupt state
+    // (more input than the queue holds) and leaves the device as it was;
+    // otherwise it pulses the interrupt if the restored registers have one
+    // pending, as the line was high when the snapshot was taken.
+    void save_state(StateWriter& out) const;
+    void restore_state(StateReader& in);
 
   private:
     // Returns whether the interrupt line should be pulsed.
