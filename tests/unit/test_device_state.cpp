@@ -638,6 +638,44 @@ TEST_CASE("console state: a transmit chain sent in part is finished before the s
     CHECK(driver.used_idx(vmm::ConsoleDevice::kTransmitQueue) == 1);
 }
 
+TEST_CASE("net state: a received frame waiting for buffers is delivered after the restore",
+          "[state]") {
+    auto memory = vmm::GuestMemory::create({{GuestAddress(0), kMemorySize}});
+    Driver driver(memory);
+    auto mac = vmm::MacAddress::parse("02:00:00:00:00:01");
+    test::SocketNetBackend::Shared shared_a, shared_b;
+    auto first = std::make_unique<MmioTransport>(
+        memory,
+        std::make_unique<vmm::NetDevice>(std::make_unique<test::SocketNetBackend>(shared_a), mac,
+                                         "net0"),
+        "net0");
+    driver.bring_up(*first, kVersion1);
+    // A frame arrives while the driver has posted no receive buffer.
+    Bytes frame = test::pattern(12 + 100, 4);
+    test::host_send(shared_a, frame);
+    first->process_backend_event(0);
+    CHECK(driver.used_idx(vmm::NetDevice::kRxQueue) == 0);
+    Bytes state = save(*first);
+    first.reset();
+
+    MmioTransport second(memory,
+                         std::make_unique<vmm::NetDevice>(
+                             std::make_unique<test::SocketNetBackend>(shared_b), mac, "net0"),
+                         "net0");
+    restore(second, state);
+    auto buffer = driver.writable(2048);
+    driver.add_chain(vmm::NetDevice::kRxQueue, {buffer});
+    second.process_queue_event(vmm::NetDevice::kRxQueue);
+    REQUIRE(driver.used_idx(vmm::NetDevice::kRxQueue) == 1);
+    CHECK(driver.used_elem(vmm::NetDevice::kRxQueue, 0).len == frame.size());
+    Bytes received = driver.read(buffer);
+    // All but num_buffers (bytes 10 and 11, the device's to fill) as sent.
+    CHECK(Bytes(received.begin() + 12, received.begin() + 112) ==
+          Bytes(frame.begin() + 12, frame.end()));
+    CHECK(Bytes(received.begin(), received.begin() + 10) ==
+          Bytes(frame.begin(), frame.begin() + 10));
+}
+
 TEST_CASE("net state: the MAC address and MTU must match", "[state]") {
     test::SocketNetBackend::Shared shared_a, shared_b;
     auto mac = vmm::MacAddress::parse("02:00:00:00:00:01");

@@ -441,10 +441,9 @@ void NetDevice::restore_state(StateReader& in) {
     if (!frame.empty() && frame.size() <= NetBackend::kVnetHeaderSize) {
         in.fail(fmt::format("a staged frame of {} bytes, no more than its header", frame.size()));
     }
-    if (!frame.empty() && !active_) {
-        in.fail("a staged receive frame on a device the driver had not started");
-    }
-    if (!frame.empty()) {
+    // Not activated again (the driver must reset it after a protocol
+    // violation, which drops a staged frame anyway): the frame goes.
+    if (!frame.empty() && active_) {
         // Delivered when the transport's first look at the receive queue
         // finds buffers for it.
         std::copy(frame.begin(), frame.end(), frame_.begin());
