@@ -17,7 +17,10 @@
 //   platform.configure_vcpu(fd, id, boot)         every vCPU, boot CPU first;
 //                                    the others after it, possibly on
 //                                    several threads at once
-// and while the VM is paused: save/restore of every vCPU and the VM.
+// and while the VM is paused: save/restore of every vCPU and the VM, and
+// their bytes in a snapshot. A restore makes the empty VM and the memory
+// slots as a boot does, checks check_snapshot_cpu(), then
+// restore_new_vcpu() for each vCPU and restore_vm().
 #pragma once
 
 #include <concepts>
@@ -26,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "vmm/base/state_stream.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/kvm/vm_fd.hpp"
@@ -96,7 +100,8 @@ concept PlatformPort = requires(P platform, const P& const_platform, const Kvm& 
                                 const VcpuFd& vcpu, const GuestMemory& memory,
                                 const BootFiles& files, const BootRequest& request,
                                 const BootSetup& boot, const VcpuState& vcpu_state,
-                                const VmState& vm_state, uint32_t id) {
+                                const VmState& vm_state, StateWriter& writer, StateReader& reader,
+                                uint32_t id) {
     { const_platform.ram_regions() } -> std::same_as<std::vector<GuestRegionSpec>>;
     {const_platform.create_interrupt_controller(vm)};
     { const_platform.layout() } -> std::same_as<PlatformLayout>;
@@ -106,6 +111,12 @@ concept PlatformPort = requires(P platform, const P& const_platform, const Kvm& 
     {const_platform.restore_vcpu(vcpu, vcpu_state)};
     { const_platform.save_vm(vm) } -> std::same_as<VmState>;
     {const_platform.restore_vm(vm, vm_state)};
+    {platform.restore_new_vcpu(vcpu, vcpu_state)};
+    {const_platform.check_snapshot_cpu(vcpu_state)};
+    {write_vcpu_state(writer, vcpu_state)};
+    { read_vcpu_state(reader) } -> std::same_as<VcpuState>;
+    {write_vm_state(writer, vm_state)};
+    { read_vm_state(reader) } -> std::same_as<VmState>;
     { const_platform.host_notes() } -> std::same_as<std::vector<std::string>>;
     { probe_host(kvm) } -> std::same_as<HostKvm>;
     {prepare_vm(kvm, vm)};

@@ -6,6 +6,7 @@
 #include "vmm/base/error.hpp"
 #include "vmm/core/stop_request.hpp"
 #include "vmm/seccomp/default_filters.hpp"
+#include "vmm/snapshot/snapshot_file.hpp"
 
 namespace vmm {
 
@@ -125,6 +126,9 @@ CliResult parse_command_line(int argc, char** argv) {
                    "seccompiler JSON, with \"vmm\" and \"vcpu\" (and \"api\") thread kinds");
     app.add_flag("--print-seccomp-filter", print_seccomp,
                  "Print the built-in seccomp filters in the --seccomp-filter format and exit");
+    std::string describe_snapshot;
+    app.add_option("--describe-snapshot", describe_snapshot,
+                   "Print the format version of a snapshot state file and exit");
 
     try {
         app.parse(argc, argv);
@@ -147,6 +151,17 @@ CliResult parse_command_line(int argc, char** argv) {
     if (print_seccomp) {
         fmt::print("{}", seccomp::to_json(seccomp::default_filters()));
         return {std::nullopt, 0};
+    }
+    if (app.count("--describe-snapshot") > 0) {
+        try {
+            SnapshotFileInfo info = describe_snapshot_file(describe_snapshot);
+            fmt::print("v{} ({}, {} bytes of state)\n", info.version, snapshot_arch_name(info.arch),
+                       info.state_bytes);
+            return {std::nullopt, 0};
+        } catch (const Error& e) {
+            fmt::print(stderr, "vmm: error: {}\n", e.what());
+            return {std::nullopt, exit_status::kError};
+        }
     }
     if (no_seccomp && app.count("--seccomp-filter") > 0) {
         return usage_error("--no-seccomp and --seccomp-filter contradict each other");

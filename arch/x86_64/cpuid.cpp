@@ -6,6 +6,8 @@
 #include <functional>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "vmm/base/error.hpp"
 
 namespace vmm::x86 {
@@ -385,6 +387,93 @@ uint64_t initial_xcr0(const std::vector<CpuidEntry>& guest_cpuid) {
         return 0;
     }
     return (uint64_t{xsave->edx} << 32 | xsave->eax) | kX87;
+}
+
+namespace {
+
+const CpuidEntry* find_entry(const std::vector<CpuidEntry>& entries, uint32_t function,
+                             uint32_t index) {
+    for (const auto& e : entries) {
+        if (e.function == function && e.index == index) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+uint32_t reg_value(const CpuidEntry& entry, int reg) {
+    const uint32_t values[] = {entry.eax, entry.ebx, entry.ecx, entry.edx};
+    return values[reg];
+}
+
+// The feature registers compared for a restore, and the bits in each that
+// are not host features.
+struct FeatureRegister {
+    uint32_t leaf;
+    uint32_t subleaf;
+    int reg;
+    uint32_t not_features;
+};
+
+constexpr std::array kFeatureRegisters{
+    // OSXSAVE (27) follows CR4, hypervisor (31) and TSC deadline (24) are ours.
+    FeatureRegister{1, 0, ECX, kOsxsaveBit | kHypervisorBit | (1u << 24)},
+    // APIC (9) follows the APIC base MSR; HTT (28) is our topology.
+    FeatureRegister{1, 0, EDX, kHttBit | (1u << 9)},
+    FeatureRegister{7, 0, EBX, 0},
+    // OSPKE (4) follows CR4.
+    FeatureRegister{7, 0, ECX, 1u << 4},
+    FeatureRegister{7, 0, EDX, 0},
+    FeatureRegister{0xd, 0, EAX, 0},  // XSAVE state components
+    FeatureRegister{0xd, 1, EAX, 0},  // XSAVEOPT, XSAVEC, XSAVES
+    FeatureRegister{0x80000001, 0, ECX, 0},
+    FeatureRegister{0x80000001, 0, EDX, 0},
+};
+
+std::string feature_name(const FeatureRegister& where, int bit) {
+    for (const auto& feature : kFeatures) {
+        if (feature.leaf == where.leaf && feature.subleaf == where.subleaf &&
+            feature.reg == where.reg && feature.bit == bit) {
+            return feature.name;
+        }
+    }
+    constexpr const char* kRegisters[] = {"eax", "ebx", "ecx", "edx"};
+    return fmt::format("cpuid {:#x}.{} {} bit {}", where.leaf, where.subleaf, kRegisters[where.reg],
+                       bit);
+}
+
+}  // namespace
+
+std::vector<std::string> features_missing(const std::vector<CpuidEntry>& guest,
+                                          const std::vector<CpuidEntry>& host) {
+    std::vector<std::string> missing;
+    for (const FeatureRegister& where : kFeatureRegisters) {
+        const CpuidEntry* seen = find_entry(guest, where.leaf, where.subleaf);
+        if (seen == nullptr) {
+            continue;
+        }
+        const CpuidEntry* offered = find_entry(host, where.leaf, where.subleaf);
+        uint32_t available = offered ? reg_value(*offered, where.reg) : 0;
+        uint32_t lacking = reg_value(*seen, where.reg) & ~available & ~where.not_features;
+        for (int bit = 0; bit < 32; ++bit) {
+            if ((lacking >> bit) & 1) {
+                missing.push_back(feature_name(where, bit));
+            }
+        }
+    }
+    return missing;
+}
+
+std::string cpu_vendor(const std::vector<CpuidEntry>& entries) {
+    const CpuidEntry* leaf0 = find_entry(entries, 0, 0);
+    if (leaf0 == nullptr) {
+        return {};
+    }
+    char vendor[12];
+    std::memcpy(vendor, &leaf0->ebx, 4);
+    std::memcpy(vendor + 4, &leaf0->edx, 4);
+    std::memcpy(vendor + 8, &leaf0->ecx, 4);
+    return std::string(vendor, sizeof(vendor));
 }
 
 }  // namespace vmm::x86

@@ -78,4 +78,15 @@ class CpuidTemplate {
 // a guest that enables less writes XCR0 itself, as on any CPU.
 uint64_t initial_xcr0(const std::vector<CpuidEntry>& guest_cpuid);
 
+// The CPU features a guest saw (its CPUID table, from a snapshot) that `host`
+// (KVM's supported CPUID) does not offer, by name ("avx512f", or "cpuid
+// 0x7.0 ebx bit 17" for one without a name): a guest restored there would
+// fault on its first use. Bits that follow the guest's own state (OSXSAVE,
+// OSPKE, APIC enabled) or that the VMM adds (hypervisor, HTT, TSC deadline)
+// are not features of the host and are not compared.
+std::vector<std::string> features_missing(const std::vector<CpuidEntry>& guest,
+                                          const std::vector<CpuidEntry>& host);
+// The vendor string of leaf 0 ("AuthenticAMD"), empty without one.
+std::string cpu_vendor(const std::vector<CpuidEntry>& entries);
+
 }  // namespace vmm::x86

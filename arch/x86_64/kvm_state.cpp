@@ -14,6 +14,7 @@ VcpuState save_vcpu_state(const VcpuFd& vcpu, const std::vector<uint32_t>& msrs)
     state.debugregs = vcpu.get_debugregs();
     state.lapic = vcpu.get_lapic();
     state.msrs = vcpu.get_msrs(msrs);
+    state.tsc_khz = vcpu.tsc_khz();
     // Last: reading the others must not leave an event behind unsaved.
     state.events = vcpu.get_vcpu_events();
     return state;

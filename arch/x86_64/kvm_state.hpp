@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "vmm/kvm/kvm.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/kvm/vm_fd.hpp"
 
@@ -25,6 +26,10 @@ struct VcpuState {
     kvm_lapic_state lapic;
     std::vector<std::pair<uint32_t, uint64_t>> msrs;
     kvm_vcpu_events events;
+    // What a new vCPU needs before the rest when it is restored elsewhere;
+    // the CPUID is the Platform's (save_vcpu_state() leaves it empty).
+    std::vector<CpuidEntry> cpuid;
+    uint32_t tsc_khz = 0;  // 0: KVM could not say
 };
 
 struct VmDeviceState {
@@ -40,6 +45,8 @@ struct VmDeviceState {
 // saveable_msrs()).
 VcpuState save_vcpu_state(const VcpuFd& vcpu, const std::vector<uint32_t>& msrs);
 // In the order KVM needs: MSRs after the registers and LAPIC, events last.
+// Not the CPUID or TSC frequency, which a vCPU that ran keeps (a new one
+// gets them first, see Platform::restore_new_vcpu()).
 void restore_vcpu_state(const VcpuFd& vcpu, const VcpuState& state);
 
 // The MSRs of KVM_GET_MSR_INDEX_LIST that this vCPU can read (KVM lists some

@@ -1,6 +1,7 @@
 #include "arch/arch.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "arch/kernel_cmdline.hpp"
 #include "arch/x86_64/acpi.hpp"
@@ -9,6 +10,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "arch/x86_64/mptable.hpp"
 #include "arch/x86_64/regs.hpp"
+#include "vmm/base/logger.hpp"
 
 namespace vmm::arch {
 
@@ -35,6 +37,7 @@ HostKvm probe_host(const Kvm& kvm) {
     host.msr_index_list = kvm.msr_index_list();
     host.initial_msrs = x86::initial_msrs(host.msr_index_list);
     host.pvm = Kvm::host_is_pvm();
+    host.tsc_scaling = kvm.check_extension(KVM_CAP_TSC_CONTROL) > 0;
     return host;
 }
 
@@ -149,7 +152,15 @@ VcpuState Platform::save_vcpu(const VcpuFd& vcpu) {
     if (!saveable_msrs_) {
         saveable_msrs_ = x86::saveable_msrs(vcpu, host_.msr_index_list);
     }
-    return x86::save_vcpu_state(vcpu, *saveable_msrs_);
+    VcpuState state = x86::save_vcpu_state(vcpu, *saveable_msrs_);
+    // The table this VMM gave the vCPU, not KVM_GET_CPUID2's: PVM answers
+    // that with more than it runs.
+    if (cpuid_) {
+        state.cpuid = cpuid_->for_vcpu(vcpu.id());
+    } else if (vcpu.id() < restored_cpuid_.size()) {
+        state.cpuid = restored_cpuid_[vcpu.id()];
+    }
+    return state;
 }
 
 void Platform::restore_vcpu(const VcpuFd& vcpu, const VcpuState& state) const {
@@ -162,6 +173,46 @@ VmState Platform::save_vm(const VmFd& vm) const {
 
 void Platform::restore_vm(const VmFd& vm, const VmState& state) const {
     x86::restore_vm_devices(vm, state);
+}
+
+void Platform::restore_new_vcpu(const VcpuFd& vcpu, const VcpuState& state) {
+    vcpu.set_cpuid(state.cpuid);
+    if (restored_cpuid_.size() <= vcpu.id()) {
+        restored_cpuid_.resize(vcpu.id() + 1);
+    }
+    restored_cpuid_[vcpu.id()] = state.cpuid;
+    uint32_t here = vcpu.tsc_khz();
+    // Within 250 ppm the guest cannot tell (NTP's tolerance, Firecracker's too).
+    bool differs =
+        state.tsc_khz != 0 && here != 0 &&
+        uint64_t(state.tsc_khz > here ? state.tsc_khz - here : here - state.tsc_khz) * 4000 > here;
+    if (differs) {
+        if (host_.tsc_scaling) {
+            vcpu.set_tsc_khz(state.tsc_khz);
+        } else {
+            log_warning(
+                "vCPU {}: the snapshot's TSC ran at {} kHz, this host's at {} kHz and KVM cannot "
+                "scale it; kvmclock stays right, code reading the TSC directly runs fast or slow",
+                vcpu.id(), state.tsc_khz, here);
+        }
+    }
+    x86::restore_vcpu_state(vcpu, state);
+}
+
+void Platform::check_snapshot_cpu(const VcpuState& state) const {
+    std::string saved = x86::cpu_vendor(state.cpuid), here = x86::cpu_vendor(host_.supported_cpuid);
+    // The PVM profile shows every guest one vendor, whatever the host's.
+    if (!host_.pvm && saved != here) {
+        throw Error(
+            fmt::format("the snapshot was taken on a {} CPU; this host's is {}", saved, here));
+    }
+    std::vector<std::string> missing = x86::features_missing(state.cpuid, host_.supported_cpuid);
+    if (!missing.empty()) {
+        throw Error(fmt::format(
+            "this host's CPU lacks features the snapshot's guest uses: {}; restore on a host "
+            "with the same CPU, or boot the VM to snapshot with --cpuid-mask hiding them",
+            fmt::join(missing, ", ")));
+    }
 }
 
 std::vector<std::string> Platform::host_notes() const {

@@ -14,6 +14,7 @@
 #include "arch/x86_64/boot.hpp"
 #include "arch/x86_64/cpuid.hpp"
 #include "arch/x86_64/kvm_state.hpp"
+#include "arch/x86_64/saved_state.hpp"
 
 namespace vmm::arch {
 
@@ -42,8 +43,15 @@ struct HostKvm {
     std::vector<uint32_t> msr_index_list;
     // What every vCPU's MSRs start as (x86::initial_msrs), from the list.
     std::vector<std::pair<uint32_t, uint64_t>> initial_msrs;
-    bool pvm = false;  // KVM is PVM: guest code runs under its emulator
+    bool pvm = false;          // KVM is PVM: guest code runs under its emulator
+    bool tsc_scaling = false;  // KVM_CAP_TSC_CONTROL: a vCPU's TSC can run at any rate
 };
+
+// A snapshot's vCPU and VM state as bytes (arch/x86_64/saved_state.hpp).
+using x86::read_vcpu_state;
+using x86::read_vm_state;
+using x86::write_vcpu_state;
+using x86::write_vm_state;
 
 // Throws Error naming a capability the VMM needs and KVM lacks.
 HostKvm probe_host(const Kvm& kvm);
@@ -102,6 +110,12 @@ class Platform {
     void restore_vcpu(const VcpuFd& vcpu, const VcpuState& state) const;
     VmState save_vm(const VmFd& vm) const;
     void restore_vm(const VmFd& vm, const VmState& state) const;
+    // A snapshot's vCPU on a vCPU just made: its CPUID and TSC frequency
+    // (where KVM can scale the TSC) first, then what restore_vcpu() writes.
+    void restore_new_vcpu(const VcpuFd& vcpu, const VcpuState& state);
+    // Throws Error naming what this host lacks to run the snapshot's guest:
+    // CPU features it saw, or another CPU vendor. Before any vCPU is made.
+    void check_snapshot_cpu(const VcpuState& state) const;
 
     // Lines worth telling the user once the VM is built (a PVM host).
     std::vector<std::string> host_notes() const;
@@ -111,8 +125,9 @@ class Platform {
     PlatformOptions options_;
     bool pvm_profile_;
     std::vector<const x86::CpuFeature*> masked_;
-    std::optional<x86::CpuidTemplate> cpuid_;             // built at the first vCPU
-    std::optional<std::vector<uint32_t>> saveable_msrs_;  // probed at the first save
+    std::optional<x86::CpuidTemplate> cpuid_;              // built at the first vCPU
+    std::optional<std::vector<uint32_t>> saveable_msrs_;   // probed at the first save
+    std::vector<std::vector<CpuidEntry>> restored_cpuid_;  // per vCPU, when restored
 };
 
 // Finishes an instruction KVM's emulator could not (int3 on PVM) and

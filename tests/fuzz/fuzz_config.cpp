@@ -94,7 +94,8 @@ void command_line(const std::string& text) {
         result = vmm::parse_command_line(int(arguments.size()), argv.data());
     }
     if (!result.options) {
-        FUZZ_CHECK(result.exit_status == 0 || result.exit_status == vmm::exit_status::kUsage);
+        FUZZ_CHECK(result.exit_status == 0 || result.exit_status == vmm::exit_status::kUsage ||
+                   result.exit_status == vmm::exit_status::kError);  // --describe-snapshot
         return;
     }
     const vmm::LaunchOptions& options = *result.options;

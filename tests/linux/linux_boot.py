@@ -572,9 +572,12 @@ SCENARIOS = ["smoke", "bzimage", "rootfs_rw", "rootfs_ro", "drives", "net", "hvc
              "jailed"]
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in SCENARIOS:
-        print(f"usage: linux_boot.py VMM SCENARIO ({' '.join(SCENARIOS)})")
+def main(scenario_class=None, scenarios=None, script="linux_boot.py"):
+    """Runs the scenario argv names (linux_snapshot.py passes its own)."""
+    scenario_class = scenario_class or Scenario
+    scenarios = scenarios or SCENARIOS
+    if len(sys.argv) != 3 or sys.argv[2] not in scenarios:
+        print(f"usage: {script} VMM SCENARIO ({' '.join(scenarios)})")
         return 2
     vmm, name = sys.argv[1], sys.argv[2]
     kernel_dir = os.environ.get("VMM_TEST_KERNEL_DIR")
@@ -591,7 +594,7 @@ def main():
               "(tools/test runs these tests in the nested tier)")
         return 1
     workdir = tempfile.mkdtemp(prefix="vmm-linux-")
-    scenario = Scenario(vmm, kernel_dir, rootfs_dir, workdir)
+    scenario = scenario_class(vmm, kernel_dir, rootfs_dir, workdir)
     try:
         if name.startswith("smp"):
             scenario.smp(int(name[3:]))

@@ -54,6 +54,17 @@ struct FakeVmm : vmm::api::VmmControl {
         state_ = vmm::api::InstanceState::Running;
     }
     void send_ctrl_alt_del() override { calls.push_back("ctrl-alt-del"); }
+    void create_snapshot(const vmm::SnapshotCreateParams& params) override {
+        calls.push_back("snapshot-create " + params.snapshot_path + " " + params.mem_file_path);
+    }
+    void load_snapshot(const vmm::SnapshotLoadParams& params) override {
+        calls.push_back(
+            fmt::format("snapshot-load {} {} {} resume={} overrides={}", params.snapshot_path,
+                        params.backend == vmm::MemoryBackendType::Uffd ? "uffd" : "file",
+                        params.backend_path, params.resume_vm, params.network_overrides.size()));
+        state_ =
+            params.resume_vm ? vmm::api::InstanceState::Running : vmm::api::InstanceState::Paused;
+    }
     void check_tap(const std::string& name) override { calls.push_back("check-tap " + name); }
     void flush_metrics() override { calls.push_back("flush"); }
     void configure_logger(const vmm::LoggerConfig& logger) override {
@@ -247,6 +258,50 @@ TEST_CASE("pause, resume and Ctrl+Alt+Del only after boot", "[api]") {
     CHECK(api.call("PUT", "/actions", {{"action_type", "FlushMetrics"}}).status == 204);
     CHECK(api.vmm.calls ==
           std::vector<std::string>{"start", "pause", "resume", "ctrl-alt-del", "flush"});
+}
+
+TEST_CASE("snapshot create and load: bodies, and when each is allowed", "[api][snapshot]") {
+    Api api;
+    json create{{"snapshot_path", "/s"}, {"mem_file_path", "/m"}};
+    CHECK_THAT(api.fault(api.call("PUT", "/snapshot/create", create)), Contains("before starting"));
+    CHECK_THAT(api.fault(api.call("PUT", "/snapshot/create", {{"snapshot_path", "/s"}})),
+               Contains("missing field `mem_file_path`"));
+    CHECK_THAT(
+        api.fault(api.call(
+            "PUT", "/snapshot/create",
+            {{"snapshot_path", "/s"}, {"mem_file_path", "/m"}, {"snapshot_type", "Partial"}})),
+        Contains("unknown variant"));
+    CHECK_THAT(api.fault(api.call("PUT", "/snapshot/load", {{"snapshot_path", "/s"}})),
+               Contains("either `mem_backend` or `mem_file_path`"));
+    CHECK_THAT(
+        api.fault(api.call("PUT", "/snapshot/load",
+                           {{"snapshot_path", "/s"},
+                            {"mem_file_path", "/m"},
+                            {"mem_backend", {{"backend_type", "File"}, {"backend_path", "/m"}}}})),
+        Contains("exactly one"));
+    CHECK_THAT(
+        api.fault(api.call("PUT", "/snapshot/load",
+                           {{"snapshot_path", "/s"},
+                            {"mem_backend", {{"backend_type", "Disk"}, {"backend_path", "/m"}}}})),
+        Contains("unknown variant"));
+    CHECK_THAT(api.fault(api.call("PUT", "/snapshot/load",
+                                  {{"snapshot_path", "/s"},
+                                   {"mem_file_path", "/m"},
+                                   {"network_overrides", {{{"iface_id", "eth0"}}}}})),
+               Contains("host_dev_name"));
+    REQUIRE(api.call("PUT", "/snapshot/load",
+                     {{"snapshot_path", "/s"},
+                      {"mem_backend", {{"backend_type", "Uffd"}, {"backend_path", "/uffd.sock"}}},
+                      {"resume_vm", true},
+                      {"network_overrides", {{{"iface_id", "eth0"}, {"host_dev_name", "tap7"}}}}})
+                .status == 204);
+    CHECK(api.vmm.calls.back() == "snapshot-load /s uffd /uffd.sock resume=true overrides=1");
+    // Loaded: the VM exists, so a second load is a post-boot request.
+    CHECK_THAT(api.fault(api.call("PUT", "/snapshot/load",
+                                  {{"snapshot_path", "/s"}, {"mem_file_path", "/m"}})),
+               Contains("not supported after starting"));
+    CHECK(api.call("PUT", "/snapshot/create", create).status == 204);
+    CHECK(api.vmm.calls.back() == "snapshot-create /s /m");
 }
 
 TEST_CASE("unknown paths and methods, bodies that are not JSON objects", "[api]") {

@@ -98,7 +98,7 @@ HttpResponse ApiRouter::handle(const HttpRequest& request) {
     bool known = false;
     for (const char* name :
          {"actions", "boot-source", "drives", "entropy", "logger", "machine-config", "metrics",
-          "network-interfaces", "serial", "version", "vm", "vsock"}) {
+          "network-interfaces", "serial", "snapshot", "version", "vm", "vsock"}) {
         known = known || segment == name;
     }
     endpoint += "_" + (path == "/" ? std::string("root") : known ? segment : std::string("other"));
@@ -255,6 +255,18 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
     if (path == "/vm" && patch) {
         return patch_vm(json_body());
     }
+    if (path == "/snapshot/create" && put) {
+        SnapshotCreateParams params = parse_snapshot_create(json_body());
+        require_post_boot();
+        control_.create_snapshot(params);
+        return no_content();
+    }
+    if (path == "/snapshot/load" && put) {
+        SnapshotLoadParams params = parse_snapshot_load(json_body());
+        require_pre_boot();
+        control_.load_snapshot(params);
+        return no_content();
+    }
     if (path == "/logger" && put) {
         LoggerConfig logger = parse_logger(json_body());
         require_pre_boot();
@@ -291,8 +303,7 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
         require_pre_boot();
         reject_vsock(parsed);
     }
-    for (const char* unsupported :
-         {"/balloon", "/mmds", "/snapshot", "/cpu-config", "/pmem", "/hotplug"}) {
+    for (const char* unsupported : {"/balloon", "/mmds", "/cpu-config", "/pmem", "/hotplug"}) {
         if (has_prefix(path, unsupported)) {
             throw Error(fmt::format("{} {}: {} is not supported by this VMM", method, path,
                                     unsupported + 1));

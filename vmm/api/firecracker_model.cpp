@@ -363,6 +363,69 @@ VmStateChange parse_vm_state(const json& body) {
                                                                          : VmStateChange::Resume;
 }
 
+SnapshotCreateParams parse_snapshot_create(const json& body) {
+    JsonObject object(body, "SnapshotCreateParams",
+                      {"snapshot_path", "mem_file_path", "snapshot_type", "version"});
+    SnapshotCreateParams params;
+    params.snapshot_path = object.string("snapshot_path");
+    params.mem_file_path = object.string("mem_file_path");
+    if (object.optional_enum("snapshot_type", {"Full", "Diff"}).value_or("Full") == "Diff") {
+        params.type = SnapshotType::Diff;
+    }
+    // Older clients send the target version; there is one format.
+    object.optional_string("version");
+    if (params.snapshot_path.empty() || params.mem_file_path.empty()) {
+        throw Error("snapshot_path and mem_file_path must not be empty");
+    }
+    return params;
+}
+
+SnapshotLoadParams parse_snapshot_load(const json& body) {
+    JsonObject object(body, "SnapshotLoadParams",
+                      {"snapshot_path", "mem_file_path", "mem_backend", "enable_diff_snapshots",
+                       "track_dirty_pages", "resume_vm", "network_overrides", "vsock_override"});
+    SnapshotLoadParams params;
+    params.snapshot_path = object.string("snapshot_path");
+    const json* backend = object.optional_value("mem_backend");
+    std::optional<std::string> mem_file = object.optional_string("mem_file_path");
+    if ((backend != nullptr) == mem_file.has_value()) {
+        throw_body_error(
+            "missing field: either `mem_backend` or `mem_file_path` is required (exactly one)");
+    }
+    if (backend != nullptr) {
+        JsonObject memory(*backend, "MemoryBackend", {"backend_type", "backend_path"});
+        if (!memory.has("backend_type")) {
+            memory.string("backend_type");  // throws "missing field"
+        }
+        if (*memory.optional_enum("backend_type", {"File", "Uffd"}) == "Uffd") {
+            params.backend = MemoryBackendType::Uffd;
+        }
+        params.backend_path = memory.string("backend_path");
+    } else {
+        params.backend_path = *mem_file;
+    }
+    params.track_dirty_pages = object.optional_bool("track_dirty_pages").value_or(false) ||
+                               object.optional_bool("enable_diff_snapshots").value_or(false);
+    params.resume_vm = object.optional_bool("resume_vm").value_or(false);
+    if (const json* overrides = object.optional_value("network_overrides")) {
+        if (!overrides->is_array()) {
+            throw_body_error("invalid type: network_overrides, expected a sequence");
+        }
+        for (const json& item : *overrides) {
+            JsonObject entry(item, "NetworkOverride", {"iface_id", "host_dev_name"});
+            params.network_overrides.push_back(
+                {entry.string("iface_id"), entry.string("host_dev_name")});
+        }
+    }
+    if (object.has("vsock_override")) {
+        throw Error("vsock_override: this VMM has no vsock device yet");
+    }
+    if (params.snapshot_path.empty() || params.backend_path.empty()) {
+        throw Error("snapshot_path and the memory backend's path must not be empty");
+    }
+    return params;
+}
+
 json render_machine_config(const VmConfig& config) {
     return json{
         {"vcpu_count", config.vcpu_count},

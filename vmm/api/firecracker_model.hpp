@@ -12,6 +12,7 @@
 
 #include "vmm/base/logger.hpp"
 #include "vmm/config/config.hpp"
+#include "vmm/config/snapshot_config.hpp"
 
 namespace vmm::api {
 
@@ -66,6 +67,10 @@ Action parse_action(const nlohmann::json& body);
 
 enum class VmStateChange { Pause, Resume };
 VmStateChange parse_vm_state(const nlohmann::json& body);
+
+// PUT /snapshot/create and PUT /snapshot/load bodies.
+SnapshotCreateParams parse_snapshot_create(const nlohmann::json& body);
+SnapshotLoadParams parse_snapshot_load(const nlohmann::json& body);
 
 nlohmann::json render_machine_config(const VmConfig& config);
 nlohmann::json render_vm_config(const VmConfig& config, const ServiceConfig& services);

@@ -9,6 +9,7 @@
 #include "vmm/api/firecracker_model.hpp"
 #include "vmm/base/logger.hpp"
 #include "vmm/config/config.hpp"
+#include "vmm/config/snapshot_config.hpp"
 
 namespace vmm::api {
 
@@ -36,6 +37,13 @@ class VmmControl {
     virtual void pause() = 0;
     virtual void resume() = 0;
     virtual void send_ctrl_alt_del() = 0;
+    // PUT /snapshot/create: state and memory files of the paused VM.
+    // Throws Error (not paused, a file that cannot be written).
+    virtual void create_snapshot(const SnapshotCreateParams& params) = 0;
+    // PUT /snapshot/load: builds the VM from a snapshot instead of booting;
+    // only before InstanceStart and before any boot resource is configured.
+    // Throws Error, and then nothing is built (the process stays usable).
+    virtual void load_snapshot(const SnapshotLoadParams& params) = 0;
     // Opens the host tap `name` to report a missing one or a permission
     // problem when the interface is configured, not at boot; throws Error.
     virtual void check_tap(const std::string& name) = 0;

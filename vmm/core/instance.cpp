@@ -265,6 +265,7 @@ void Instance::set_config(VmConfig config) {
         throw Error("The requested operation is not supported after starting the microVM.");
     }
     config_ = std::move(config);
+    configured_ = true;
 }
 
 void Instance::start() {
@@ -277,6 +278,13 @@ void Instance::start() {
     // The user's files and fds before KVM: their errors come first, and an
     // API client that fixes its input keeps the empty VM made ahead.
     MachineInputs inputs(config_);
+    // A random MAC is chosen once, here, so that GET /vm/config and a
+    // snapshot carry the one the guest sees.
+    for (NetConfig& net : config_.nets) {
+        if (!net.mac) {
+            net.mac = MacAddress::random();
+        }
+    }
     auto machine = build_machine(config_, std::move(inputs), std::move(empty_vm_), trace_, loop_);
     machine->start(seccomp_.get());
     machine_ = std::move(machine);

@@ -39,6 +39,8 @@ class Instance final : public api::VmmControl {
     void pause() override;
     void resume() override;
     void send_ctrl_alt_del() override;
+    void create_snapshot(const SnapshotCreateParams& params) override;
+    void load_snapshot(const SnapshotLoadParams& params) override;
     void check_tap(const std::string& name) override;
     void flush_metrics() override;
     void configure_logger(const LoggerConfig& config) override;
@@ -59,6 +61,12 @@ class Instance final : public api::VmmControl {
     // Edited until the VM starts; the machine is built from it and keeps a
     // reference, so it never changes after.
     VmConfig config_;
+    // set_config() was called: a snapshot load is refused after that, as
+    // Firecracker refuses it after any boot resource was configured.
+    bool configured_ = false;
+    // The last snapshot was written whole, so a Diff can follow it (a failed
+    // one consumed the dirty page logs).
+    bool diff_base_ = true;
     VmLifecycle lifecycle_;
     std::optional<uint64_t> startup_us_, startup_cpu_us_;
     std::unique_ptr<seccomp::ThreadFilters> seccomp_;  // null with --no-seccomp

@@ -15,8 +15,10 @@ constexpr std::chrono::milliseconds kVcpuStopLimit{2000};
 
 }  // namespace
 
-MachineInputs::MachineInputs(const VmConfig& config)
-    : boot(config.kernel_path, config.initrd_path) {
+MachineInputs::MachineInputs(const VmConfig& config, bool with_boot_files) {
+    if (with_boot_files) {
+        boot.emplace(config.kernel_path, config.initrd_path);
+    }
     for (const DriveConfig& drive : config.drives) {
         disks.push_back(std::make_unique<DiskImage>(drive.path, drive.read_only));
     }
@@ -194,6 +196,9 @@ void Machine::start(const seccomp::ThreadFilters* filters) {
     }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     for (auto& vcpu : vcpus_) {
+        if (paused_) {
+            vcpu->request_pause();  // restored paused: parked before its first KVM_RUN
+        }
         vcpu->start(filters, guest_entry_);
     }
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);

@@ -21,6 +21,7 @@
 #include "devices/virtio/console/console_device.hpp"
 #include "devices/virtio/net/tap.hpp"
 #include "vmm/base/async_writer.hpp"
+#include "vmm/base/state_stream.hpp"
 #include "vmm/base/unique_fd.hpp"
 #include "vmm/config/config.hpp"
 #include "vmm/core/boot_trace.hpp"
@@ -33,6 +34,7 @@
 #include "vmm/core/vcpu.hpp"
 #include "vmm/core/virtio_io_dispatcher.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/memory/memory_file.hpp"
 #include "vmm/seccomp/thread_filters.hpp"
 
 namespace vmm {
@@ -41,10 +43,11 @@ namespace vmm {
 // touched: a missing kernel, a locked disk or a closed tap fd is reported as
 // such even on a host without KVM. The builder takes them over as they are.
 struct MachineInputs {
-    // Throws Error naming the input and the problem.
-    explicit MachineInputs(const VmConfig& config);
+    // Throws Error naming the input and the problem. A snapshot restore
+    // needs no kernel: `with_boot_files` false leaves `boot` empty.
+    explicit MachineInputs(const VmConfig& config, bool with_boot_files = true);
 
-    arch::BootFiles boot;
+    std::optional<arch::BootFiles> boot;
     std::vector<std::unique_ptr<DiskImage>> disks;  // one per config.drives, locked
     std::vector<std::unique_ptr<Tap>> taps;         // one per config.nets
     UniqueFd serial_out;                            // serial_out_path, when set
@@ -59,7 +62,8 @@ class Machine {
     // Takes the console, starts the devices and the vCPU threads. With
     // filters, each vCPU thread installs its own, then this (main) thread its
     // own, and only then does any vCPU enter the guest. When the VM stops
-    // (guest, signal, error), the loop is stopped.
+    // (guest, signal, error), the loop is stopped. A machine restored paused
+    // (restore_machine()) starts its threads parked until resume().
     void start(const seccomp::ThreadFilters* filters);
     // After the loop returned: joins every vCPU thread and returns the
     // process exit status. A vCPU thread that never leaves KVM_RUN is left
@@ -81,6 +85,16 @@ class Machine {
     // Writes the saved state back (exactly what a snapshot restore does) and
     // lets every vCPU run again.
     void resume();
+    // The paused VM's state (vCPUs, in-kernel devices, every device) for a
+    // snapshot, in the order restore_machine() reads it; main thread. Guest
+    // memory is the caller's to save (memory()). Throws Error unless paused.
+    void save_snapshot(StateWriter& out);
+    const GuestMemory& memory() const { return *memory_; }
+    // With track_dirty_pages, paused: the pages written since the last call
+    // (or since the memory slots were made), by the guest (KVM's dirty log)
+    // or by the VMM (GuestMemory's bitmaps); clears both.
+    DirtyPages take_dirty_pages();
+    bool paused() const { return paused_; }
     // One line per paused vCPU: where it stopped (empty unless paused).
     std::vector<std::string> describe_paused_vcpus() const;
     size_t vcpu_count() const { return vcpus_.size(); }

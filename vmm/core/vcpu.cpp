@@ -141,6 +141,7 @@ void Vcpu::run_loop(const seccomp::ThreadFilters* filters, std::latch& guest_ent
             filters->install(seccomp::ThreadKind::Vcpu);
         }
         guest_entry.wait();
+        park_if_paused();  // a VM restored paused waits for resume()
         while (!context_.exit.requested()) {
             context_.trace.mark(BootTrace::Event::FirstKvmRun);
             if (!fd_.run()) {

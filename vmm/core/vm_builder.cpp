@@ -103,7 +103,21 @@ class MachineBuilder {
     void vcpus(const arch::BootSetup& boot);
     std::unique_ptr<Machine> done() { return std::move(machine_); }
 
+    // Restoring a snapshot instead of booting (restore_machine()).
+    std::vector<GuestRegionSpec> ram_regions() const { return m_.platform_->ram_regions(); }
+    void check_cpu(const arch::VcpuState& state) const { m_.platform_->check_snapshot_cpu(state); }
+    void restored_memory(GuestMemory memory);
+    // Where each virtio device goes (boot() does it for a boot).
+    void plan_slots();
+    void restored_vcpus(const std::vector<arch::VcpuState>& states);
+    void restored_devices(StateReader& state);
+    void restored_vm(const arch::VmState& state, std::vector<arch::VcpuState> vcpus, bool resume);
+
   private:
+    // The memory slots (dirty logging as configured) and the interrupt
+    // controller, for memory() and restored_memory().
+    void register_memory();
+
     const VmConfig& config_;
     std::unique_ptr<Machine> machine_;
     Machine& m_;
@@ -117,9 +131,63 @@ std::unique_ptr<Machine> build_machine(const VmConfig& config, MachineInputs inp
     MachineBuilder builder(config, trace, loop);
     builder.kvm(std::move(empty));
     builder.memory();
-    arch::BootSetup boot = builder.boot(inputs.boot);
+    arch::BootSetup boot = builder.boot(*inputs.boot);
     builder.devices(inputs);
     builder.vcpus(boot);
+    return builder.done();
+}
+
+// The same steps as build_machine(), with the snapshot's memory, vCPU and
+// device state in place of a boot; reads what Machine::save_snapshot()
+// wrote (machine_snapshot.cpp), checking it all before any vCPU runs.
+std::unique_ptr<Machine> restore_machine(const VmConfig& config, MachineInputs inputs,
+                                         std::unique_ptr<EmptyVm> empty, BootTrace& trace,
+                                         EventLoop& loop, StateReader& state,
+                                         const MemoryLoader& load_memory, bool resume) {
+    MachineBuilder builder(config, trace, loop);
+    builder.kvm(std::move(empty));
+
+    StateReader memory = state.section("snapshot memory layout");
+    std::vector<GuestRegionSpec> expected = builder.ram_regions();
+    uint32_t regions = memory.u32();
+    if (regions != expected.size()) {
+        memory.fail(fmt::format("{} memory regions where this configuration has {}", regions,
+                                expected.size()));
+    }
+    for (const GuestRegionSpec& region : expected) {
+        uint64_t start = memory.u64(), size = memory.u64();
+        if (start != region.start.value() || size != region.size) {
+            memory.fail(
+                fmt::format("a memory region {:#x}+{:#x} where this VMM lays out {:#x}+{:#x}",
+                            start, size, region.start.value(), region.size));
+        }
+    }
+    memory.expect_end();
+
+    uint32_t count = state.u32();
+    if (count != config.vcpu_count) {
+        state.fail(fmt::format("{} vCPU states for {} vCPUs", count, config.vcpu_count));
+    }
+    std::vector<arch::VcpuState> vcpus;
+    for (uint32_t i = 0; i < count; ++i) {
+        StateReader vcpu = state.section(fmt::format("vCPU {} state", i));
+        vcpus.push_back(arch::read_vcpu_state(vcpu));
+        vcpu.expect_end();
+        builder.check_cpu(vcpus.back());
+    }
+    StateReader vm_reader = state.section("VM state");
+    arch::VmState vm = arch::read_vm_state(vm_reader);
+    vm_reader.expect_end();
+
+    builder.restored_memory(load_memory(expected));
+    builder.plan_slots();
+    builder.devices(inputs);
+    builder.restored_vcpus(vcpus);
+    builder.restored_vm(vm, std::move(vcpus), resume);
+    // Last: a device that finds an interrupt pending raises it on the
+    // restored interrupt controller.
+    builder.restored_devices(state);
+    state.expect_end();
     return builder.done();
 }
 
@@ -145,10 +213,22 @@ void MachineBuilder::kvm(std::unique_ptr<EmptyVm> empty) {
 // in-kernel LAPIC exists, each slot change waits for an SRCU grace period.
 void MachineBuilder::memory() {
     m_.memory_ = std::make_unique<GuestMemory>(GuestMemory::create(m_.platform_->ram_regions()));
+    register_memory();
+}
+
+void MachineBuilder::restored_memory(GuestMemory memory) {
+    m_.memory_ = std::make_unique<GuestMemory>(std::move(memory));
+    register_memory();
+}
+
+void MachineBuilder::register_memory() {
     if (config_.huge_pages == HugePages::Transparent) {
         m_.memory_->advise_huge_pages();
     }
     uint32_t flags = config_.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    if (config_.track_dirty_pages) {
+        m_.memory_->track_dirty_pages();  // what the VMM writes; KVM logs the guest's
+    }
     uint32_t slot = 0;
     for (const auto& region : m_.memory_->regions()) {
         m_.kvm_->vm->set_user_memory_region(slot++, region.start(), region.size(),
@@ -160,8 +240,12 @@ void MachineBuilder::memory() {
 // The kernel, initrd, command line and firmware tables. The virtio devices
 // are not made yet, but their slots are known: the command line or the
 // tables name them.
-arch::BootSetup MachineBuilder::boot(const arch::BootFiles& files) {
+void MachineBuilder::plan_slots() {
     slots_ = virtio_slots(layout_, virtio_device_count(config_));
+}
+
+arch::BootSetup MachineBuilder::boot(const arch::BootFiles& files) {
+    plan_slots();
     arch::BootRequest request;
     request.cmdline = config_.cmdline;
     request.console = config_.console;
@@ -297,6 +381,62 @@ void MachineBuilder::vcpus(const arch::BootSetup& boot) {
     setup.busy_ns = setup.wall_ns - times.wait_ns + times.worker_busy_ns;
     setup.kvm_ns = thread_kvm_ns() - start_kvm + times.worker_kvm_ns;
     m_.trace_.record_vcpu_setup(setup);
+}
+
+// Every vCPU made in id order, its CPUID, TSC frequency and registers from
+// the snapshot instead of a boot.
+void MachineBuilder::restored_vcpus(const std::vector<arch::VcpuState>& states) {
+    Vcpu::Context context{m_.pio_bus_, m_.mmio_bus_, *m_.memory_, m_.stop_, m_.trace_};
+    for (uint32_t id = 0; id < states.size(); ++id) {
+        VcpuFd fd = m_.kvm_->vm->create_vcpu(id, m_.kvm_->vcpu_mmap_size);
+        m_.platform_->restore_new_vcpu(fd, states[id]);
+        m_.vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), context));
+    }
+}
+
+// The in-kernel PIC, IOAPIC, PIT and clock after the vCPUs. A machine that
+// stays paused keeps the state it was restored with: resume() writes it
+// back, and a snapshot of it before then has it to save.
+void MachineBuilder::restored_vm(const arch::VmState& state, std::vector<arch::VcpuState> vcpus,
+                                 bool resume) {
+    m_.platform_->restore_vm(*m_.kvm_->vm, state);
+    if (!resume) {
+        m_.vm_state_ = state;
+        m_.vcpu_states_ = std::move(vcpus);
+        m_.paused_ = true;
+    }
+}
+
+// Serial port, keyboard controller and each virtio device, which must be
+// the ones the snapshot names, in its order.
+void MachineBuilder::restored_devices(StateReader& state) {
+    StateReader serial = state.section("serial port state");
+    m_.serial_->restore_state(serial);
+    serial.expect_end();
+    bool has_keyboard = state.boolean();
+    if (has_keyboard != (m_.i8042_ != nullptr)) {
+        state.fail("the keyboard controller is not on this platform as in the snapshot");
+    }
+    if (m_.i8042_) {
+        StateReader keyboard = state.section("i8042 state");
+        m_.i8042_->restore_state(keyboard);
+        keyboard.expect_end();
+    }
+    const auto& transports = m_.virtio_->transports();
+    uint32_t count = state.u32();
+    if (count != transports.size()) {
+        state.fail(fmt::format("{} virtio devices where the configuration makes {}", count,
+                               transports.size()));
+    }
+    for (const auto& transport : transports) {
+        std::string name = state.string(256);
+        if (name != transport->name()) {
+            state.fail(fmt::format("device '{}' where '{}' was expected", name, transport->name()));
+        }
+        StateReader device = state.section(fmt::format("{} state", name));
+        transport->restore_state(device);
+        device.expect_end();
+    }
 }
 
 }  // namespace vmm

@@ -4,8 +4,11 @@
 // that order; every architecture-specific step goes through arch/arch.hpp.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <vector>
 
+#include "vmm/base/state_stream.hpp"
 #include "vmm/config/config.hpp"
 #include "vmm/core/boot_trace.hpp"
 #include "vmm/core/empty_vm.hpp"
@@ -21,5 +24,19 @@ namespace vmm {
 std::unique_ptr<Machine> build_machine(const VmConfig& config, MachineInputs inputs,
                                        std::unique_ptr<EmptyVm> empty, BootTrace& trace,
                                        EventLoop& loop);
+
+// Guest memory for a restore, laid out as `regions` (from the memory file,
+// or registered with a page-fault handler).
+using MemoryLoader = std::function<GuestMemory(const std::vector<GuestRegionSpec>& regions)>;
+
+// A machine from a snapshot's state (what follows its configuration
+// section, see Machine::save_snapshot()) instead of a boot: `config` is the
+// snapshot's, `inputs` opened from it without boot files. Every part of the
+// state is checked before a vCPU can run; throws StateError or Error, and
+// then nothing is left. Paused unless `resume`.
+std::unique_ptr<Machine> restore_machine(const VmConfig& config, MachineInputs inputs,
+                                         std::unique_ptr<EmptyVm> empty, BootTrace& trace,
+                                         EventLoop& loop, StateReader& state,
+                                         const MemoryLoader& load_memory, bool resume);
 
 }  // namespace vmm

@@ -37,6 +37,13 @@ void VmLifecycle::start(const std::string& what) {
     state_ = State::Running;
 }
 
+void VmLifecycle::restored(const std::string& what, bool running) {
+    if (state_ != State::NotStarted) {
+        refuse(what, state_);
+    }
+    state_ = running ? State::Running : State::Paused;
+}
+
 void VmLifecycle::pause(const std::string& what) {
     if (state_ != State::Running && state_ != State::Paused) {
         refuse(what, state_);

@@ -5,6 +5,7 @@
 // whichever path it came by.
 //
 //   NotStarted --start--> Running <--pause/resume--> Paused
+//   NotStarted --snapshot load--> Paused (or Running with resume_vm)
 //   Running, Paused --stop requested--> Stopping --threads joined--> Stopped
 #pragma once
 
@@ -22,7 +23,9 @@ class VmLifecycle {
 
     // Each throws Error naming `what` (the request) and the current state
     // when the transition is not allowed from it.
-    void start(const std::string& what);   // NotStarted -> Running
+    void start(const std::string& what);  // NotStarted -> Running
+    // A snapshot loaded: NotStarted -> Running, or Paused unless `running`.
+    void restored(const std::string& what, bool running);
     void pause(const std::string& what);   // Running -> Paused (Paused: stays)
     void resume(const std::string& what);  // Paused -> Running (Running: stays)
     // Whatever the state but Stopped: the VM is on its way out. Never throws.

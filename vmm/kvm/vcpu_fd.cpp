@@ -70,6 +70,12 @@ uint32_t VcpuFd::tsc_khz() const {
     return khz > 0 ? uint32_t(khz) : 0;
 }
 
+void VcpuFd::set_tsc_khz(uint32_t khz) const {
+    if (kvm_ioctl(fd_.get(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) < 0) {
+        throw_errno(fmt::format("KVM_SET_TSC_KHZ {} (vCPU {})", khz, id_));
+    }
+}
+
 kvm_fpu VcpuFd::get_fpu() const {
     kvm_fpu fpu{};
     vcpu_ioctl(fd_.get(), KVM_GET_FPU, &fpu, "KVM_GET_FPU", id_);

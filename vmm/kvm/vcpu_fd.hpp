@@ -32,6 +32,9 @@ class VcpuFd {
     void set_sregs(const kvm_sregs& sregs) const;
     // The vCPU's TSC frequency in kHz (KVM_GET_TSC_KHZ); 0 if KVM cannot say.
     uint32_t tsc_khz() const;
+    // KVM_SET_TSC_KHZ: the guest's TSC runs at `khz` whatever the host's is
+    // (a restored guest keeps the frequency it calibrated against).
+    void set_tsc_khz(uint32_t khz) const;
     kvm_fpu get_fpu() const;
     void set_fpu(const kvm_fpu& fpu) const;
     // The xsave area (4 KiB: every feature a non-AMX guest can use).

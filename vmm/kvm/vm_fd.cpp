@@ -22,6 +22,18 @@ void VmFd::set_user_memory_region(uint32_t slot, GuestAddress guest, uint64_t si
     }
 }
 
+std::vector<uint64_t> VmFd::get_dirty_log(uint32_t slot, uint64_t pages) const {
+    // KVM writes whole longs: round the bitmap up to 64 pages.
+    std::vector<uint64_t> bits((pages + 63) / 64);
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bits.data();
+    if (kvm_ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) < 0) {
+        throw_errno(fmt::format("KVM_GET_DIRTY_LOG (slot {})", slot));
+    }
+    return bits;
+}
+
 void VmFd::set_tss_address(uint64_t address) const {
     if (kvm_ioctl(fd_.get(), KVM_SET_TSS_ADDR, address) < 0) {
         throw_errno("KVM_SET_TSS_ADDR");

@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "vmm/base/unique_fd.hpp"
 #include "vmm/memory/guest_address.hpp"
@@ -42,6 +43,9 @@ class VmFd {
     void set_pit2(const kvm_pit_state2& state) const;
     kvm_clock_data get_clock() const;
     void set_clock(const kvm_clock_data& clock) const;
+    // KVM_GET_DIRTY_LOG: the pages of memory slot `slot` (`pages` of them)
+    // the guest wrote since the last call, one bit each; clears the log.
+    std::vector<uint64_t> get_dirty_log(uint32_t slot, uint64_t pages) const;
 
     int fd() const { return fd_.get(); }
 

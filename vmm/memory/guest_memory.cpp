@@ -1,9 +1,11 @@
 #include "vmm/memory/guest_memory.hpp"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 
 namespace vmm {
 
@@ -16,11 +18,46 @@ bool page_aligned(uint64_t value) {
 }  // namespace
 
 GuestMemory GuestMemory::create(const std::vector<GuestRegionSpec>& specs) {
+    return create_mapped(specs, [](const GuestRegionSpec& spec, uint64_t) {
+        // MAP_NORESERVE: the guest's RAM is committed only as the guest touches it.
+        void* host = ::mmap(nullptr, spec.size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (host == MAP_FAILED) {
+            throw_errno(fmt::format("cannot map {} MiB of guest memory", spec.size >> 20));
+        }
+        return Mapping(host, spec.size);
+    });
+}
+
+GuestMemory GuestMemory::create_from_file(const std::vector<GuestRegionSpec>& specs, int fd) {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+        throw_errno("memory file");
+    }
+    GuestMemory memory = create_mapped(specs, [fd](const GuestRegionSpec& spec, uint64_t offset) {
+        // MAP_PRIVATE: pages are read from the file when the guest first
+        // touches them, and its writes stay in this process.
+        void* host = ::mmap(nullptr, spec.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+                            fd, off_t(offset));
+        if (host == MAP_FAILED) {
+            throw_errno(
+                fmt::format("cannot map {} MiB of guest memory from its file", spec.size >> 20));
+        }
+        return Mapping(host, spec.size);
+    });
+    memory.backing_file_ = FileIdentity{uint64_t(info.st_dev), uint64_t(info.st_ino)};
+    return memory;
+}
+
+GuestMemory GuestMemory::create_mapped(
+    const std::vector<GuestRegionSpec>& specs,
+    const std::function<Mapping(const GuestRegionSpec&, uint64_t)>& map) {
     std::vector<GuestRegionSpec> sorted = specs;
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.start < b.start; });
     std::vector<GuestRegion> regions;
     uint64_t previous_end = 0;
+    uint64_t offset = 0;
     for (const auto& spec : sorted) {
         auto end = spec.start.checked_add(spec.size);
         if (spec.size == 0 || !end || !page_aligned(spec.start.value()) ||
@@ -32,14 +69,9 @@ GuestMemory GuestMemory::create(const std::vector<GuestRegionSpec>& specs) {
             throw Error(fmt::format("guest memory region {:#x} overlaps the previous one",
                                     spec.start.value()));
         }
-        // MAP_NORESERVE: the guest's RAM is committed only as the guest touches it.
-        void* host = ::mmap(nullptr, spec.size, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (host == MAP_FAILED) {
-            throw_errno(fmt::format("cannot map {} MiB of guest memory", spec.size >> 20));
-        }
-        regions.emplace_back(spec.start, Mapping(host, spec.size));
+        regions.emplace_back(spec.start, map(spec, offset));
         previous_end = end->value();
+        offset += spec.size;
     }
     return GuestMemory(std::move(regions));
 }
@@ -79,7 +111,14 @@ bool GuestMemory::check_range(GuestAddress addr, uint64_t len) const {
     return find(addr, len) != nullptr;
 }
 
-GuestSlice GuestMemory::slice(GuestAddress addr, uint64_t len) const {
+void GuestMemory::track_dirty_pages() {
+    dirty_.clear();
+    for (const auto& region : regions_) {
+        dirty_.push_back(std::make_unique<DirtyBitmap>(region.size()));
+    }
+}
+
+GuestSlice GuestMemory::locate(GuestAddress addr, uint64_t len) const {
     const GuestRegion* region = find(addr, len);
     if (region == nullptr) {
         throw GuestMemoryError(
@@ -89,8 +128,17 @@ GuestSlice GuestMemory::slice(GuestAddress addr, uint64_t len) const {
     return GuestSlice(region->host_base() + (addr.value() - region->start().value()), len);
 }
 
+GuestSlice GuestMemory::slice(GuestAddress addr, uint64_t len) const {
+    GuestSlice window = locate(addr, len);
+    if (!dirty_.empty()) {
+        const GuestRegion* region = find(addr, len);
+        dirty_[size_t(region - regions_.data())]->mark(addr.value() - region->start().value(), len);
+    }
+    return window;
+}
+
 void GuestMemory::read(GuestAddress addr, std::span<uint8_t> out) const {
-    GuestSlice source = slice(addr, out.size());
+    GuestSlice source = locate(addr, out.size());
     // Guest RAM may change under us (other vCPUs); a plain copy is the snapshot.
     std::memcpy(out.data(), source.data(), out.size());
 }

@@ -7,6 +7,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -14,6 +17,7 @@
 
 #include "vmm/base/error.hpp"
 #include "vmm/base/mapping.hpp"
+#include "vmm/memory/dirty_bitmap.hpp"
 #include "vmm/memory/guest_address.hpp"
 
 namespace vmm {
@@ -63,6 +67,28 @@ class GuestMemory {
     // Maps anonymous, lazily-committed memory (MAP_NORESERVE) for each region.
     // Regions must be page-aligned, non-empty and non-overlapping.
     static GuestMemory create(const std::vector<GuestRegionSpec>& specs);
+    // The same regions mapped privately from a snapshot's memory file
+    // (vmm/memory/memory_file.hpp): region i at the file offset that is the
+    // sum of the sizes of the regions below it. The file must be large
+    // enough (the caller checks).
+    static GuestMemory create_from_file(const std::vector<GuestRegionSpec>& specs, int fd);
+
+    // The file this memory is mapped from (device, inode), if it is: a new
+    // memory file must not overwrite it while the guest still reads from it.
+    struct FileIdentity {
+        uint64_t device;
+        uint64_t inode;
+    };
+    const std::optional<FileIdentity>& backing_file() const { return backing_file_; }
+
+    // From now on, every write through this object (write, fill, write_obj,
+    // and every slice(), which may be written through) marks its pages in
+    // the region's DirtyBitmap; reads do not. For Diff snapshots.
+    void track_dirty_pages();
+    // Region i's bitmap, or nullptr when not tracking.
+    const DirtyBitmap* dirty_bitmap(size_t region) const {
+        return region < dirty_.size() ? dirty_[region].get() : nullptr;
+    }
 
     GuestMemory(GuestMemory&&) = default;
     GuestMemory& operator=(GuestMemory&&) = default;
@@ -97,10 +123,19 @@ class GuestMemory {
 
   private:
     explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
+    // Checks and sorts the specs, then maps each with `map(spec, file offset)`.
+    static GuestMemory create_mapped(
+        const std::vector<GuestRegionSpec>& specs,
+        const std::function<Mapping(const GuestRegionSpec&, uint64_t)>& map);
     // The region holding [addr, addr+len), or nullptr.
     const GuestRegion* find(GuestAddress addr, uint64_t len) const;
+    // The checked host window, without marking it dirty (reads).
+    GuestSlice locate(GuestAddress addr, uint64_t len) const;
+
+    std::optional<FileIdentity> backing_file_;
 
     std::vector<GuestRegion> regions_;
+    std::vector<std::unique_ptr<DirtyBitmap>> dirty_;  // one per region, or none
 };
 
 }  // namespace vmm

@@ -26,7 +26,8 @@ struct Ioctl {
     }
 
 // vCPU state, read and written back by pause/resume (main thread) and read
-// for an error report (the vCPU's own thread).
+// for an error report (the vCPU's own thread); a snapshot also reads the
+// vCPU's TSC frequency.
 const std::initializer_list<Ioctl> kVcpuStateIoctls = {
     VMM_IOCTL(KVM_GET_REGS),
     VMM_IOCTL(KVM_SET_REGS),
@@ -49,14 +50,15 @@ const std::initializer_list<Ioctl> kVcpuStateIoctls = {
     VMM_IOCTL(KVM_GET_DEBUGREGS),
     VMM_IOCTL(KVM_SET_DEBUGREGS),
     VMM_IOCTL(KVM_TRANSLATE),
+    VMM_IOCTL(KVM_GET_TSC_KHZ),
 };
 
-// The VM's own state (pause/resume) and interrupt lines (any thread that
+// The VM's own state (pause/resume, snapshots) and interrupt lines (any thread that
 // raises one: legacy devices run on vCPU threads).
 const std::initializer_list<Ioctl> kVmIoctls = {
-    VMM_IOCTL(KVM_IRQ_LINE),  VMM_IOCTL(KVM_GET_IRQCHIP), VMM_IOCTL(KVM_SET_IRQCHIP),
-    VMM_IOCTL(KVM_GET_PIT2),  VMM_IOCTL(KVM_SET_PIT2),    VMM_IOCTL(KVM_GET_CLOCK),
-    VMM_IOCTL(KVM_SET_CLOCK),
+    VMM_IOCTL(KVM_IRQ_LINE),  VMM_IOCTL(KVM_GET_IRQCHIP),   VMM_IOCTL(KVM_SET_IRQCHIP),
+    VMM_IOCTL(KVM_GET_PIT2),  VMM_IOCTL(KVM_SET_PIT2),      VMM_IOCTL(KVM_GET_CLOCK),
+    VMM_IOCTL(KVM_SET_CLOCK), VMM_IOCTL(KVM_GET_DIRTY_LOG),
 };
 
 // A device activated by the driver (on the vCPU thread that wrote the
