@@ -236,6 +236,8 @@ CliResult parse_command_line(int argc, char** argv) {
         }
         for (const auto& text : nets) {
             config.nets.push_back(parse_net_option(text));
+            // The API's iface_id, which network_overrides and metrics name.
+            config.nets.back().id = fmt::format("net{}", config.nets.size() - 1);
         }
     } catch (const Error& e) {
         fmt::print(stderr, "vmm: error: {}\n", e.what());
