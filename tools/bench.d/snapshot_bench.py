@@ -112,21 +112,18 @@ def qemu_argv(vmlinux, initrd, mem, monitor):
 
 
 def hmp(monitor, command):
+    """One human monitor command; its output up to the prompt that follows it."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(monitor)
         s.settimeout(60)
         s.sendall(command.encode() + b"\n")
-        time.sleep(0.2)
         out = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk or b"(qemu)" in chunk and out:
-                    out += chunk
-                    break
-                out += chunk
-        except socket.timeout:
-            pass
+        # The banner ends in a prompt, and so does the command's output.
+        while out.count(b"(qemu)") < 2:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
         return out.decode(errors="replace")
 
 
@@ -196,7 +193,7 @@ class Sides:
             # A line sent before the incoming state is loaded would be lost.
             wait_socket(monitor)
             while "VM status: running" not in hmp(monitor, "info status"):
-                if time.monotonic() > vm.start + TIMEOUT:
+                if time.monotonic() > vm.start + 60:
                     raise RuntimeError("QEMU did not run the incoming state")
                 time.sleep(0.005)
             vm.say("ping")
