@@ -19,6 +19,9 @@ Usage: snapshot_test.py VMM GUESTS_DIR CASE
                     tick 8 that holds far fewer pages, merged onto the Full's
                     memory file with rebase-snap; the Diff's state with the
                     merged memory restores and passes.
+  uffd              the Uffd backend: a load with no handler on the socket is a
+                    400 naming it; then uffd-handler (tools/) serves the pages
+                    from the memory file and the restored guest passes.
   create-errors     a snapshot into a missing directory and a Diff snapshot
                     without dirty page tracking are refused; the paused VM
                     resumes and finishes.
@@ -102,10 +105,11 @@ class Vms:
                    204, f"{kind} snapshot {name} created")
         return state, memory
 
-    def load(self, sock, state, memory, status=204, contains=None, what="snapshot loaded"):
+    def load(self, sock, state, memory, status=204, contains=None, what="snapshot loaded",
+             backend="File"):
         return expect_api(sock, "PUT", "/snapshot/load",
                           {"snapshot_path": state, "resume_vm": True,
-                           "mem_backend": {"backend_type": "File", "backend_path": memory}},
+                           "mem_backend": {"backend_type": backend, "backend_path": memory}},
                           status, what, contains)
 
     def finish_passing(self, vm, what):
@@ -258,6 +262,34 @@ def case_diff(vms):
     print(f"ok: the restored guest went on from tick {ticks[0]}")
 
 
+def case_uffd(vms):
+    vm, sock = vms.boot_counters()
+    state, memory = vms.snapshot(vm, sock, 3, "uffd")
+    vm.proc.kill()
+    vm.finish()
+    restorer, sock2 = vms.api_vmm()
+    handler_sock = vms.path("handler.sock")
+    vms.load(sock2, state, handler_sock, 400, "cannot connect to the Uffd page-fault handler",
+             "a load with no Uffd handler is refused", backend="Uffd")
+    handler = subprocess.Popen([os.path.join(os.path.dirname(vms.vmm), "uffd-handler"),
+                                "--socket", handler_sock, "--mem-file", memory],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        if not wait_for_socket(handler_sock, 30):
+            raise Failure("uffd-handler did not listen")
+        vms.load(sock2, state, handler_sock, what="loaded with the Uffd backend", backend="Uffd")
+        vms.finish_passing(restorer, "restored with pages served by uffd-handler")
+        out, _ = handler.communicate(timeout=30)
+    finally:
+        if handler.poll() is None:
+            handler.kill()
+            handler.wait()
+    served = re.search(r"served (\d+) pages", out)
+    if handler.returncode != 0 or not served or int(served.group(1)) == 0:
+        raise Failure(f"uffd-handler: status {handler.returncode}: {out}")
+    print(f"ok: uffd-handler served {served.group(1)} pages and exited with the VMM")
+
+
 def case_create_errors(vms):
     vm, sock = vms.boot_counters()
     if not vm.wait_for(r"pause_counters: tick 3 ", 120):
@@ -275,7 +307,7 @@ def case_create_errors(vms):
 
 
 CASES = {"restore-counters": case_restore_counters, "bad-snapshots": case_bad_snapshots,
-         "diff": case_diff, "create-errors": case_create_errors}
+         "diff": case_diff, "uffd": case_uffd, "create-errors": case_create_errors}
 
 
 def main():

@@ -14,8 +14,10 @@ Usage: linux_snapshot.py VMM SCENARIO
                    network_overrides naming a different tap, it answers TCP
                    there (an override for an interface it lacks is a 400).
   snapshot_clones  one snapshot of an initramfs guest, which then goes on
-                   running, restored into two VMMs at once: both count to the
-                   end; the second loads paused (no ticks) until resumed.
+                   running, restored into two VMMs at once, one from the
+                   memory file, one with the Uffd backend (uffd-handler serving
+                   its pages): both count to the end; the second loads paused
+                   (no ticks) until resumed.
 
 Needs a real KVM, like linux_boot.py (tools/test runs it in the nested tier).
 """
@@ -148,7 +150,7 @@ class SnapshotScenario(Scenario):
         return run, before, ticks
 
     def restore(self, sock, state, memory, resume=True, after_load=None, overrides=None,
-                wrap=lambda command: command):
+                wrap=lambda command: command, backend="File"):
         """A new VMM that loads the snapshot; returns its run and ticks."""
         ticks = Ticks()
 
@@ -156,7 +158,7 @@ class SnapshotScenario(Scenario):
             if not wait_for_socket(sock, 60):
                 raise Failure("the restoring VMM's API socket did not appear")
             body = {"snapshot_path": state, "resume_vm": resume,
-                    "mem_backend": {"backend_type": "File", "backend_path": memory}}
+                    "mem_backend": {"backend_type": backend, "backend_path": memory}}
             if overrides:
                 body["network_overrides"] = [{"iface_id": "eth9", "host_dev_name": "tap9"}]
                 expect_api(sock, "PUT", "/snapshot/load", body, 400,
@@ -264,19 +266,37 @@ class SnapshotScenario(Scenario):
 
         runs = {}
 
-        def clone(name, **kwargs):
+        def clone(name, memory=memory, **kwargs):
             try:
                 runs[name] = self.restore(self.path(f"{name}.sock"), state, memory, **kwargs)
             except Failure as e:
                 runs[name] = e
 
+        # clone2's pages come from uffd-handler (the Uffd backend), clone1's
+        # from the memory file mapped privately.
+        handler_sock = self.path("uffd.sock")
+        handler = subprocess.Popen([os.path.join(os.path.dirname(self.vmm), "uffd-handler"),
+                                    "--socket", handler_sock, "--mem-file", memory],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threads = [threading.Thread(target=clone, args=("clone1",)),
                    threading.Thread(target=clone, args=("clone2",),
-                                    kwargs={"resume": False, "after_load": stays_paused})]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+                                    kwargs={"resume": False, "after_load": stays_paused,
+                                            "backend": "Uffd", "memory": handler_sock})]
+        try:
+            wait_for(lambda: os.path.exists(handler_sock), 60, "uffd-handler's socket")
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            handler_out, _ = handler.communicate(timeout=60)
+        finally:
+            if handler.poll() is None:
+                handler.kill()
+                handler.wait()
+        served = re.search(r"served (\d+) pages", handler_out)
+        if handler.returncode != 0 or not served or int(served.group(1)) == 0:
+            raise Failure(f"uffd-handler: status {handler.returncode}: {handler_out}")
+        print(f"ok: uffd-handler served clone2's {served.group(1)} pages")
         for name in ("clone1", "clone2"):
             if isinstance(runs.get(name), Failure):
                 raise Failure(f"{name}: {runs[name]}")

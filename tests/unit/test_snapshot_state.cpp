@@ -15,6 +15,7 @@
 #include "vmm/base/unique_fd.hpp"
 #include "vmm/core/snapshot_config_state.hpp"
 #include "vmm/memory/memory_file.hpp"
+#include "vmm/memory/uffd_memory.hpp"
 
 using namespace vmm;
 
@@ -232,4 +233,20 @@ TEST_CASE("memory files: Full holds every non-zero page, Diff only the dirty one
     CHECK_THROWS_WITH(load_memory_file(two_regions(), diff), Catch::Contains("shorter"));
     ::unlink(full.c_str());
     ::unlink(diff.c_str());
+}
+
+TEST_CASE("Uffd backend: the regions message, and no handler is a clear error", "[snapshot]") {
+    GuestMemory memory = GuestMemory::create(two_regions());
+    std::string json = uffd_region_mappings(memory);
+    CHECK(json.find(fmt::format("\"base_host_virt_addr\":{},\"size\":{},\"offset\":0,",
+                                memory.regions()[0].host_address(), 64 * 4096)) !=
+          std::string::npos);
+    CHECK(json.find(fmt::format("\"base_host_virt_addr\":{},\"size\":{},\"offset\":{},",
+                                memory.regions()[1].host_address(), 16 * 4096, 64 * 4096)) !=
+          std::string::npos);
+    CHECK(json.find("\"page_size\":4096") != std::string::npos);
+    CHECK_THROWS_WITH(load_uffd_memory(two_regions(), "/nonexistent/uffd.sock"),
+                      Catch::Contains("cannot connect to the Uffd page-fault handler"));
+    CHECK_THROWS_WITH(load_uffd_memory(two_regions(), std::string(200, 'x')),
+                      Catch::Contains("a Unix socket path is 1 to"));
 }

@@ -8,6 +8,7 @@
 #include "vmm/core/snapshot_config_state.hpp"
 #include "vmm/core/vm_builder.hpp"
 #include "vmm/memory/memory_file.hpp"
+#include "vmm/memory/uffd_memory.hpp"
 #include "vmm/snapshot/snapshot_file.hpp"
 
 namespace vmm {
@@ -84,9 +85,6 @@ void Instance::load_snapshot(const SnapshotLoadParams& params) {
         throw Error(
             "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
     }
-    if (params.backend == MemoryBackendType::Uffd) {
-        throw Error("mem_backend Uffd is not supported yet: use File");
-    }
     int64_t start = BootTrace::now_ns();
     std::vector<uint8_t> bytes = read_snapshot_file(params.snapshot_path);
     StateReader state(bytes, fmt::format("snapshot '{}'", params.snapshot_path));
@@ -106,11 +104,12 @@ void Instance::load_snapshot(const SnapshotLoadParams& params) {
     VmConfig previous = std::exchange(config_, std::move(config));
     std::unique_ptr<Machine> machine;
     try {
-        std::string memory_path = params.backend_path;
         machine = restore_machine(
             config_, std::move(inputs), std::move(empty_vm_), trace_, loop_, state,
-            [&memory_path](const std::vector<GuestRegionSpec>& regions) {
-                return load_memory_file(regions, memory_path);
+            [&params](const std::vector<GuestRegionSpec>& regions) {
+                return params.backend == MemoryBackendType::Uffd
+                           ? load_uffd_memory(regions, params.backend_path)
+                           : load_memory_file(regions, params.backend_path);
             },
             params.resume_vm);
     } catch (...) {

@@ -17,6 +17,7 @@
 
 #include "vmm/base/error.hpp"
 #include "vmm/base/mapping.hpp"
+#include "vmm/base/unique_fd.hpp"
 #include "vmm/memory/dirty_bitmap.hpp"
 #include "vmm/memory/guest_address.hpp"
 
@@ -80,6 +81,13 @@ class GuestMemory {
         uint64_t inode;
     };
     const std::optional<FileIdentity>& backing_file() const { return backing_file_; }
+    // The userfaultfd a page-fault handler serves this memory through
+    // (uffd_memory.hpp) and the connection to that handler, which sees it
+    // close when this memory is gone: both kept as long as the memory.
+    void keep_page_server(UniqueFd uffd, UniqueFd connection) {
+        page_server_ = std::move(uffd);
+        page_server_connection_ = std::move(connection);
+    }
 
     // From now on, every write through this object (write, fill, write_obj,
     // and every slice(), which may be written through) marks its pages in
@@ -133,6 +141,8 @@ class GuestMemory {
     GuestSlice locate(GuestAddress addr, uint64_t len) const;
 
     std::optional<FileIdentity> backing_file_;
+    UniqueFd page_server_;
+    UniqueFd page_server_connection_;
 
     std::vector<GuestRegion> regions_;
     std::vector<std::unique_ptr<DirtyBitmap>> dirty_;  // one per region, or none
