@@ -212,7 +212,6 @@ void Serial8250::save_state(StateWriter& out) const {
     out.u8(divisor_low_);
     out.u8(divisor_high_);
     out.boolean(thr_empty_pending_);
-    out.boolean(line_raised_);
     out.bytes(std::vector<uint8_t>(input_.begin(), input_.end()));
 }
 
@@ -225,7 +224,6 @@ void Serial8250::restore_state(StateReader& in) {
     uint8_t divisor_low = in.u8();
     uint8_t divisor_high = in.u8();
     bool thr_empty_pending = in.boolean();
-    in.boolean();  // the line's level, which follows from the rest (below)
     std::vector<uint8_t> input = in.bytes(kInputCapacity);
     // Bits the guest cannot set (write_register() masks them) mean corruption.
     if (ier & ~0x0f) {

@@ -118,27 +118,27 @@ void GuestMemory::track_dirty_pages() {
     }
 }
 
-GuestSlice GuestMemory::locate(GuestAddress addr, uint64_t len) const {
+std::pair<GuestSlice, size_t> GuestMemory::window(GuestAddress addr, uint64_t len) const {
     const GuestRegion* region = find(addr, len);
     if (region == nullptr) {
         throw GuestMemoryError(
             fmt::format("guest range {:#x}+{:#x} is outside guest RAM", addr.value(), len));
     }
     // SAFETY: find() proved [addr, addr+len) lies inside this region's mapping.
-    return GuestSlice(region->host_base() + (addr.value() - region->start().value()), len);
+    uint64_t offset = addr.value() - region->start().value();
+    return {GuestSlice(region->host_base() + offset, len), size_t(region - regions_.data())};
 }
 
 GuestSlice GuestMemory::slice(GuestAddress addr, uint64_t len) const {
-    GuestSlice window = locate(addr, len);
+    auto [slice, region] = window(addr, len);
     if (!dirty_.empty()) {
-        const GuestRegion* region = find(addr, len);
-        dirty_[size_t(region - regions_.data())]->mark(addr.value() - region->start().value(), len);
+        dirty_[region]->mark(uint64_t(slice.data() - regions_[region].host_base()), len);
     }
-    return window;
+    return slice;
 }
 
 void GuestMemory::read(GuestAddress addr, std::span<uint8_t> out) const {
-    GuestSlice source = locate(addr, out.size());
+    GuestSlice source = window(addr, out.size()).first;  // a read: not dirty
     // Guest RAM may change under us (other vCPUs); a plain copy is the snapshot.
     std::memcpy(out.data(), source.data(), out.size());
 }

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "vmm/base/error.hpp"
@@ -137,8 +138,9 @@ class GuestMemory {
         const std::function<Mapping(const GuestRegionSpec&, uint64_t)>& map);
     // The region holding [addr, addr+len), or nullptr.
     const GuestRegion* find(GuestAddress addr, uint64_t len) const;
-    // The checked host window, without marking it dirty (reads).
-    GuestSlice locate(GuestAddress addr, uint64_t len) const;
+    // The checked host window and the index of its region, not marked
+    // dirty (slice() marks it).
+    std::pair<GuestSlice, size_t> window(GuestAddress addr, uint64_t len) const;
 
     std::optional<FileIdentity> backing_file_;
     UniqueFd page_server_;
