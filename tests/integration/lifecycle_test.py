@@ -93,11 +93,11 @@ def pause_cycle(vm, cycles):
     for i in range(cycles):
         mark = len(vm.text)
         vm.proc.send_signal(signal.SIGUSR1)
-        if not vm.wait_for(r"vmm: paused: 2 vCPU\(s\) out of KVM_RUN, state saved", 10, mark):
+        if not vm.wait_for(r"vmm: paused: 2 vCPU\(s\) out of KVM_RUN", 10, mark):
             return f"pause {i + 1}: no 'paused' line"
         mark = len(vm.text)
         vm.proc.send_signal(signal.SIGUSR2)
-        if not vm.wait_for(r"vmm: resumed \(state written back\)", 10, mark):
+        if not vm.wait_for(r"vmm: resumed", 10, mark):
             return f"resume {i + 1}: no 'resumed' line"
     return None
 
@@ -146,7 +146,7 @@ def case_counters(vmm, guests):
     status = vm.finish(timeout=90)
     if status != 0 or "pause_counters: PASS" not in vm.text:
         return fail(f"pause_counters did not pass (exit {status})", vm.text)
-    print("ok: 10 pause/resume cycles with state written back; pause_counters: PASS")
+    print("ok: 10 pause/resume cycles; pause_counters: PASS")
     return 0
 
 

@@ -1,5 +1,6 @@
 #include "vmm/api/http_request_stream.hpp"
 
+#include <algorithm>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/basic_parser.hpp>
@@ -45,7 +46,8 @@ class HttpRequestStream::Parser final : public http::basic_parser<true> {
 
     HttpRequest request;
     bool expect_continue = false;
-    std::string fault;  // set with the error code when a limit of ours is hit
+    std::string fault;        // set with the error code when a limit of ours is hit
+    size_t header_bytes = 0;  // of this request's header block, consumed so far
 
   private:
     void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
@@ -180,8 +182,24 @@ HttpRequestStream::Event HttpRequestStream::next() {
             continue_sent_ = false;
         }
         beast::error_code ec;
-        size_t used = parser_->put(bytes.data(), ec);
+        // Beast is shown no more of a header block than the limit allows:
+        // given more at once, it has accepted a block a few bytes over it,
+        // which it refuses when the same bytes come in pieces.
+        bool in_header = !parser_->is_header_done();
+        size_t shown = bytes.size();
+        if (in_header) {
+            shown = std::min(shown, limits_.max_header_bytes - parser_->header_bytes);
+        }
+        size_t used = parser_->put(boost::asio::buffer(bytes.data(), shown), ec);
         bytes.consume(used);
+        if (in_header) {
+            parser_->header_bytes +=
+                std::min(used, limits_.max_header_bytes - parser_->header_bytes);
+        }
+        if (ec == http::error::need_more && !parser_->is_header_done() &&
+            parser_->header_bytes + bytes.size() >= limits_.max_header_bytes) {
+            ec = http::error::header_limit;  // the whole limit is here, the block's end is not
+        }
         if (ec == http::error::need_more) {
             // Beast keeps an unfinished header block, chunk-size line or
             // trailer block unconsumed until its end, and limits only the

@@ -316,7 +316,7 @@ void Instance::follow_pause_signals() {
                 log_info("SIG{}: no VM to pause or resume yet", ::sigabbrev_np(number));
             } else if (number == SIGUSR1 && lifecycle_.state() == VmLifecycle::State::Running) {
                 pause();
-                log_info("paused: {} vCPU(s) out of KVM_RUN, state saved", machine_->vcpu_count());
+                log_info("paused: {} vCPU(s) out of KVM_RUN", machine_->vcpu_count());
                 if (config_.verbose) {
                     for (const std::string& line : machine_->describe_paused_vcpus()) {
                         log_info("  {}", line);
@@ -324,7 +324,7 @@ void Instance::follow_pause_signals() {
                 }
             } else if (number == SIGUSR2 && lifecycle_.state() == VmLifecycle::State::Paused) {
                 resume();
-                log_info("resumed (state written back)");
+                log_info("resumed");
             }
         } catch (const Error& e) {
             machine_->request_stop(exit_status::kError, e.what(), true);

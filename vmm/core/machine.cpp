@@ -76,39 +76,39 @@ void Machine::pause() {
         vcpu->wait_paused();
     }
     paused_ = true;
-    if (stop_.requested()) {
-        return;  // stopping anyway: nothing to save
-    }
-    // Only now that no vCPU runs: none can still send another an INIT or SIPI.
-    vcpu_states_.clear();
-    for (auto& vcpu : vcpus_) {
-        vcpu_states_.push_back(platform_->save_vcpu(vcpu->fd()));
-    }
-    vm_state_ = platform_->save_vm(*kvm_->vm);
 }
 
 void Machine::resume() {
     if (!paused_) {
         return;
     }
-    if (vm_state_ && vcpu_states_.size() == vcpus_.size()) {
-        platform_->restore_vm(*kvm_->vm, *vm_state_);
-        for (size_t i = 0; i < vcpus_.size(); ++i) {
-            platform_->restore_vcpu(vcpus_[i]->fd(), vcpu_states_[i]);
-        }
-    }
-    vcpu_states_.clear();
-    vm_state_.reset();
     for (auto& vcpu : vcpus_) {
         vcpu->resume();
     }
     paused_ = false;
 }
 
+std::vector<arch::VcpuState> Machine::read_vcpu_states() const {
+    if (!paused_) {
+        throw Error("vCPU state is read while the VM is paused");
+    }
+    // Only now that no vCPU runs: none can still send another an INIT or
+    // SIPI after it was read.
+    std::vector<arch::VcpuState> states;
+    for (const auto& vcpu : vcpus_) {
+        states.push_back(platform_->save_vcpu(vcpu->fd()));
+    }
+    return states;
+}
+
 std::vector<std::string> Machine::describe_paused_vcpus() const {
     std::vector<std::string> lines;
-    for (size_t i = 0; i < vcpu_states_.size(); ++i) {
-        lines.push_back(fmt::format("vCPU {}: {}", i, arch::describe_saved_vcpu(vcpu_states_[i])));
+    if (!paused_) {
+        return lines;
+    }
+    std::vector<arch::VcpuState> states = read_vcpu_states();
+    for (size_t i = 0; i < states.size(); ++i) {
+        lines.push_back(fmt::format("vCPU {}: {}", i, arch::describe_saved_vcpu(states[i])));
     }
     return lines;
 }

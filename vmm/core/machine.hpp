@@ -78,16 +78,16 @@ class Machine {
     void request_stop(int status, std::string reason, bool error = false);
     const StopRequest& stop_request() const { return stop_; }
 
-    // Every vCPU out of KVM_RUN with its state saved, and the in-kernel
-    // devices' state saved: stable and readable until resume(). Throws Error
-    // if some state could not be read (the VM stays paused). Main thread.
+    // Every vCPU out of KVM_RUN, parked until resume(). Nothing is read or
+    // written back: devices on the main thread may still raise interrupts
+    // while paused, and the in-kernel state must keep them. Main thread.
     void pause();
-    // Writes the saved state back (exactly what a snapshot restore does) and
-    // lets every vCPU run again.
+    // Lets every vCPU run again where it stopped.
     void resume();
     // The paused VM's state (vCPUs, in-kernel devices, every device) for a
-    // snapshot, in the order restore_machine() reads it; main thread. Guest
-    // memory is the caller's to save (memory()). Throws Error unless paused.
+    // snapshot, read now, in the order restore_machine() reads it; main
+    // thread, so no device handler runs between the reads. Guest memory is
+    // the caller's to save (memory()). Throws Error unless paused.
     void save_snapshot(StateWriter& out);
     const GuestMemory& memory() const { return *memory_; }
     // With track_dirty_pages, paused: the pages written since the last call
@@ -107,6 +107,8 @@ class Machine {
     const Serial8250& serial() const { return *serial_; }
 
   private:
+    // Every vCPU's state, read now; throws Error unless paused.
+    std::vector<arch::VcpuState> read_vcpu_states() const;
     friend class MachineBuilder;
     Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop);
 
@@ -141,9 +143,6 @@ class Machine {
     // Opened by start() once every thread is filtered; outlives the vCPUs.
     std::latch guest_entry_{1};
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
-    // Saved by pause(), written back by resume().
-    std::optional<arch::VmState> vm_state_;
-    std::vector<arch::VcpuState> vcpu_states_;
     // What start() sets up for the run; torn down by the destructor.
     std::unique_ptr<RawTerminal> terminal_;
     std::unique_ptr<ConsoleInput> console_input_;

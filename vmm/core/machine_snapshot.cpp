@@ -5,9 +5,11 @@
 namespace vmm {
 
 void Machine::save_snapshot(StateWriter& out) {
-    if (!paused_ || !vm_state_ || vcpu_states_.size() != vcpus_.size()) {
-        throw Error("a snapshot needs the VM paused with its state saved");
+    if (!paused_) {
+        throw Error("a snapshot needs the VM paused");
     }
+    std::vector<arch::VcpuState> vcpu_states = read_vcpu_states();
+    arch::VmState vm_state = platform_->save_vm(*kvm_->vm);
     StateWriter memory;
     memory.u32(uint32_t(memory_->regions().size()));
     for (const GuestRegion& region : memory_->regions()) {
@@ -16,14 +18,14 @@ void Machine::save_snapshot(StateWriter& out) {
     }
     out.section(memory);
 
-    out.u32(uint32_t(vcpu_states_.size()));
-    for (const arch::VcpuState& state : vcpu_states_) {
+    out.u32(uint32_t(vcpu_states.size()));
+    for (const arch::VcpuState& state : vcpu_states) {
         StateWriter vcpu;
         arch::write_vcpu_state(vcpu, state);
         out.section(vcpu);
     }
     StateWriter vm;
-    arch::write_vm_state(vm, *vm_state_);
+    arch::write_vm_state(vm, vm_state);
     out.section(vm);
 
     StateWriter serial;

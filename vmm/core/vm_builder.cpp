@@ -111,7 +111,7 @@ class MachineBuilder {
     void plan_slots();
     void restored_vcpus(const std::vector<arch::VcpuState>& states);
     void restored_devices(StateReader& state);
-    void restored_vm(const arch::VmState& state, std::vector<arch::VcpuState> vcpus, bool resume);
+    void restored_vm(const arch::VmState& state, bool resume);
 
   private:
     // The memory slots (dirty logging as configured) and the interrupt
@@ -183,7 +183,7 @@ std::unique_ptr<Machine> restore_machine(const VmConfig& config, MachineInputs i
     builder.plan_slots();
     builder.devices(inputs);
     builder.restored_vcpus(vcpus);
-    builder.restored_vm(vm, std::move(vcpus), resume);
+    builder.restored_vm(vm, resume);
     // Last: a device that finds an interrupt pending raises it on the
     // restored interrupt controller.
     builder.restored_devices(state);
@@ -395,16 +395,10 @@ void MachineBuilder::restored_vcpus(const std::vector<arch::VcpuState>& states) 
 }
 
 // The in-kernel PIC, IOAPIC, PIT and clock after the vCPUs. A machine that
-// stays paused keeps the state it was restored with: resume() writes it
-// back, and a snapshot of it before then has it to save.
-void MachineBuilder::restored_vm(const arch::VmState& state, std::vector<arch::VcpuState> vcpus,
-                                 bool resume) {
+// stays paused has its vCPUs parked before their first KVM_RUN (start()).
+void MachineBuilder::restored_vm(const arch::VmState& state, bool resume) {
     m_.platform_->restore_vm(*m_.kvm_->vm, state);
-    if (!resume) {
-        m_.vm_state_ = state;
-        m_.vcpu_states_ = std::move(vcpus);
-        m_.paused_ = true;
-    }
+    m_.paused_ = !resume;
 }
 
 // Serial port, keyboard controller and each virtio device, which must be

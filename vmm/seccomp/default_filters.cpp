@@ -25,8 +25,8 @@ struct Ioctl {
         name, #name     \
     }
 
-// vCPU state, read and written back by pause/resume (main thread) and read
-// for an error report (the vCPU's own thread); a snapshot also reads the
+// vCPU state, read by a snapshot and written by its load (main thread) and
+// read for an error report (the vCPU's own thread); a snapshot also reads the
 // vCPU's TSC frequency.
 const std::initializer_list<Ioctl> kVcpuStateIoctls = {
     VMM_IOCTL(KVM_GET_REGS),
