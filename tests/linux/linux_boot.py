@@ -94,7 +94,15 @@ class Run:
         reader.start()
         try:
             if stdin is not None:
-                stdin(proc)
+                try:
+                    stdin(proc)
+                except Failure as e:
+                    # What the guest printed says why the driver gave up.
+                    proc.kill()
+                    proc.wait()
+                    reader.join(5)
+                    self.output = b"".join(chunks).decode(errors="replace")
+                    raise Failure(f"{e}\n" + self.tail()) from None
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
