@@ -122,7 +122,6 @@ concept PlatformPort = requires(P platform, const P& const_platform, const Kvm& 
     {prepare_vm(kvm, vm)};
     { handle_emulation_failure(vcpu, memory) } -> std::same_as<std::optional<std::string>>;
     { describe_vcpu(vcpu) } -> std::same_as<std::string>;
-    { describe_saved_vcpu(vcpu_state) } -> std::same_as<std::string>;
     {check_cpu_feature_mask(std::string())};
 };
 static_assert(PlatformPort<Platform>, "the arch port does not implement the platform interface");

@@ -233,9 +233,4 @@ std::string describe_vcpu(const VcpuFd& vcpu) {
     return x86::describe_vcpu_state(vcpu);
 }
 
-std::string describe_saved_vcpu(const VcpuState& state) {
-    return fmt::format("rip {:#x} rsp {:#x} mp_state {}, {} MSRs", state.regs.rip, state.regs.rsp,
-                       state.mp_state.mp_state, state.msrs.size());
-}
-
 }  // namespace vmm::arch

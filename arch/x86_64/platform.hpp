@@ -136,6 +136,5 @@ std::optional<std::string> handle_emulation_failure(const VcpuFd& vcpu, const Gu
 // A register dump for reports.
 std::string describe_vcpu(const VcpuFd& vcpu);
 // One line on a saved vCPU: where it stopped, its run state, what was saved.
-std::string describe_saved_vcpu(const VcpuState& state);
 
 }  // namespace vmm::arch

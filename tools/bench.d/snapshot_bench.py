@@ -9,16 +9,17 @@ Ours is paused and snapshotted (PUT /snapshot/create, Full), QEMU stopped and
 migrated to a file (`migrate "exec:cat > FILE"`). Then RUNS restores per side,
 alternating, each in a new process:
 
-  ours: vmm --api-sock; PUT /snapshot/load (File backend, resume_vm); a
-        console line; its echo. Measured: process start -> echo ("answer"),
+  ours: vmm --api-sock; PUT /snapshot/load (resume_vm; the File backend,
+        then the Uffd one with tools' uffd-handler serving the memory file);
+        a console line; its echo. Measured: process start -> echo ("answer"),
         load request -> 204 ("running": the vCPUs were started) and load
         request -> echo.
   qemu: the same command line plus -incoming "exec:cat FILE"; "cont" once
         the state is in (the source was stopped, and QEMU keeps that run
         state); a console line; its echo. Measured: process start -> echo ("answer").
 
-Prints one JSON line per measurement: {"side", "mem_mib", "answer_s",
-["running_s", "request_answer_s"]} or {"side", "mem_mib", "error"}. Only
+Prints one JSON line per measurement: {"side", "mem_mib", ["backend"],
+"answer_s", ["running_s", "request_answer_s"]} or {"side", "mem_mib", "error"}. Only
 ratios mean anything in the nested tier (tools/bench runs this there).
 """
 import base64
@@ -152,16 +153,31 @@ class Sides:
         finally:
             vm.close()
 
-    def ours_restore(self, snapshot):
+    def ours_restore(self, snapshot, backend="File"):
         state, memory = snapshot
         sock = self.path("api.sock")
+        handler = None
+        backend_path = memory
+        if backend == "Uffd":
+            # The reference page-fault handler, ready before the VMM starts
+            # (its start is not part of the restore, as with Firecracker's).
+            backend_path = self.path("uffd.sock")
+            handler = subprocess.Popen(
+                [os.path.join(os.path.dirname(self.vmm), "uffd-handler"), "--socket",
+                 backend_path, "--mem-file", memory],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + TIMEOUT
+            while not os.path.exists(backend_path):
+                if handler.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("uffd-handler did not open its socket")
+                time.sleep(0.001)
         vm = Process([self.vmm, "--api-sock", sock])
         try:
             wait_socket(sock)
             request = time.monotonic()
             api(sock, "PUT", "/snapshot/load",
                 {"snapshot_path": state, "resume_vm": True,
-                 "mem_backend": {"backend_type": "File", "backend_path": memory}})
+                 "mem_backend": {"backend_type": backend, "backend_path": backend_path}})
             running = time.monotonic()
             vm.say("ping")
             answered = vm.wait_for(b"ECHO ping")
@@ -169,6 +185,9 @@ class Sides:
                     "request_answer_s": answered - request}
         finally:
             vm.close()
+            if handler is not None:
+                handler.kill()
+                handler.wait()
 
     def qemu_snapshot(self, mem):
         monitor, image = self.path("monitor.sock"), self.path("qemu.migration")
@@ -227,15 +246,19 @@ def main():
                     print(json.dumps({"side": side, "mem_mib": mem, "error": f"snapshot: {e}"}),
                           flush=True)
             for _ in range(runs):
-                for side in ("ours", "qemu"):
+                for side, backend in (("ours", "File"), ("ours", "Uffd"), ("qemu", None)):
                     if side not in snapshots:
                         continue
                     try:
-                        row = sides.ours_restore(snapshots[side]) if side == "ours" \
+                        row = sides.ours_restore(snapshots[side], backend) if side == "ours" \
                             else sides.qemu_restore(snapshots[side], mem)
                         row.update(side=side, mem_mib=mem)
+                        if backend:
+                            row["backend"] = backend
                     except Exception as e:
                         row = {"side": side, "mem_mib": mem, "error": str(e)}
+                        if backend:
+                            row["backend"] = backend
                     print(json.dumps(row), flush=True)
     return 0
 

@@ -106,9 +106,18 @@ std::vector<std::string> Machine::describe_paused_vcpus() const {
     if (!paused_) {
         return lines;
     }
-    std::vector<arch::VcpuState> states = read_vcpu_states();
-    for (size_t i = 0; i < states.size(); ++i) {
-        lines.push_back(fmt::format("vCPU {}: {}", i, arch::describe_saved_vcpu(states[i])));
+    // The registers where each stopped: what a hung guest was doing.
+    for (const auto& vcpu : vcpus_) {
+        lines.push_back(fmt::format("vCPU {} (mp_state {}):", vcpu->fd().id(),
+                                    vcpu->fd().get_mp_state().mp_state));
+        std::string registers = arch::describe_vcpu(vcpu->fd());
+        size_t start = 0;
+        while (start < registers.size()) {
+            size_t end = registers.find('\n', start);
+            end = end == std::string::npos ? registers.size() : end;
+            lines.push_back(registers.substr(start, end - start));
+            start = end + 1;
+        }
     }
     return lines;
 }

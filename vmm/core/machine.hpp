@@ -95,7 +95,8 @@ class Machine {
     // or by the VMM (GuestMemory's bitmaps); clears both.
     DirtyPages take_dirty_pages();
     bool paused() const { return paused_; }
-    // One line per paused vCPU: where it stopped (empty unless paused).
+    // Lines saying where each paused vCPU stopped (its registers); empty
+    // unless paused.
     std::vector<std::string> describe_paused_vcpus() const;
     size_t vcpu_count() const { return vcpus_.size(); }
 
