@@ -66,39 +66,8 @@ struct Step {
 };
 static_assert(sizeof(Step) == 8);
 
-// One scratch image for the whole run, emptied for every input so that no
-// input sees what another wrote.
-class ScratchImage {
-  public:
-    // On tmpfs where there is one: a flush there costs no disk sync.
-    ScratchImage() {
-        fd_ = ::mkstemp(path_);
-        if (fd_ < 0) {
-            std::snprintf(path_, sizeof(path_), "/tmp/vmm-fuzz-mmio-XXXXXX");
-            fd_ = ::mkstemp(path_);
-        }
-        if (fd_ < 0) {
-            std::abort();
-        }
-    }
-    ~ScratchImage() {
-        ::close(fd_);
-        ::unlink(path_);
-    }
-    const char* renew() {
-        if (::ftruncate(fd_, 0) < 0 || ::ftruncate(fd_, kImageSectors * vmm::kSectorSize) < 0) {
-            std::abort();
-        }
-        return path_;
-    }
-
-  private:
-    char path_[40] = "/dev/shm/vmm-fuzz-mmio-XXXXXX";
-    int fd_;
-};
-
 std::unique_ptr<vmm::VirtioDevice> make_device(uint8_t choice) {
-    static ScratchImage scratch;
+    static fuzz::ScratchImage scratch("mmio", kImageSectors);
     switch (choice % 4) {
         case 0:
             return std::make_unique<vmm::RngDevice>();

@@ -60,40 +60,6 @@ static_assert(sizeof(Header) == 16);
 
 using fuzz::CountingInterrupt;
 
-// The scratch image, set back to its full size (and zeroes) for every input.
-class ScratchImage {
-  public:
-    // On tmpfs where there is one: a flush there costs no disk sync.
-    ScratchImage() {
-        fd_ = ::mkstemp(path_);
-        if (fd_ < 0) {
-            std::snprintf(path_, sizeof(path_), "/tmp/vmm-fuzz-uring-XXXXXX");
-            fd_ = ::mkstemp(path_);
-        }
-        if (fd_ < 0) {
-            std::abort();
-        }
-    }
-    ~ScratchImage() {
-        ::close(fd_);
-        ::unlink(path_);
-    }
-    const char* path() const { return path_; }
-    void resize(uint64_t sectors) {
-        if (::ftruncate(fd_, off_t(sectors * vmm::kSectorSize)) < 0) {
-            std::abort();
-        }
-    }
-    void renew() {
-        resize(0);
-        resize(kImageSectors);
-    }
-
-  private:
-    char path_[40] = "/dev/shm/vmm-fuzz-uring-XXXXXX";
-    int fd_;
-};
-
 // RLIMIT_FSIZE for one input: lifted again when the input ends, so that
 // libFuzzer can write its corpus. A limit is never below 16.5 KiB; only a
 // crash input larger than that, found while a limit is set, would be saved
@@ -148,7 +114,7 @@ void wait_readable(int fd) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static ScratchImage scratch;
+    static fuzz::ScratchImage scratch("uring", kImageSectors);
     Header header;
     if (size < sizeof(header)) {
         return -1;

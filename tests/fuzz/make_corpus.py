@@ -11,6 +11,9 @@ fuzz_http seeds: the bytes a client sends to the API socket.
 fuzz_mmio, fuzz_legacy, fuzz_kernel, fuzz_rng, fuzz_uring, fuzz_config
 seeds: see the input format at the top of each fuzz_<name>.cpp. Run it
 after changing an input format; the output is committed.
+fuzz_snapshot seeds are not written here: the fuzzer writes them itself
+with the VMM's own state writers (KVM structs, device states), run as
+  FUZZ_SNAPSHOT_WRITE_SEEDS=tests/fuzz/corpus/snapshot build-fuzz/fuzz_snapshot
 """
 import os
 import struct

@@ -25,7 +25,7 @@ void put(std::vector<uint8_t>& out, T value) {
 }
 
 template <typename T>
-T get(const std::vector<uint8_t>& in, size_t offset) {
+T get(std::span<const uint8_t> in, size_t offset) {
     T value;
     std::memcpy(&value, in.data() + offset, sizeof(T));
     return value;
@@ -44,16 +44,10 @@ void write_all(int fd, std::span<const uint8_t> data, const std::string& path) {
     }
 }
 
-// The whole file, checked for magic, size and CRC; the version and the
-// architecture are the caller's to judge.
-struct CheckedFile {
-    SnapshotFileInfo info;
-    std::vector<uint8_t> bytes;
-};
-
-CheckedFile read_checked(const std::string& path) {
-    InputFile file = open_input_file(path, O_RDONLY, "snapshot");
-    uint64_t size = uint64_t(file.info.st_size);
+// A file size no snapshot has: too short for the header and CRC, or longer
+// than the largest state allows (checked before a file is read, so that a
+// huge one is not).
+void check_size(uint64_t size, const std::string& path) {
     if (size < kHeaderBytes + kTrailerBytes) {
         throw Error(
             fmt::format("snapshot '{}' is truncated ({} bytes): not a snapshot file", path, size));
@@ -62,11 +56,17 @@ CheckedFile read_checked(const std::string& path) {
         throw Error(
             fmt::format("snapshot '{}' is {} bytes: larger than any snapshot state", path, size));
     }
-    CheckedFile checked;
-    checked.bytes.resize(size);
+}
+
+// The whole file, after check_size().
+std::vector<uint8_t> read_whole(const std::string& path) {
+    InputFile file = open_input_file(path, O_RDONLY, "snapshot");
+    uint64_t size = uint64_t(file.info.st_size);
+    check_size(size, path);
+    std::vector<uint8_t> bytes(size);
     size_t done = 0;
     while (done < size) {
-        ssize_t n = ::pread(file.fd.get(), checked.bytes.data() + done, size - done, off_t(done));
+        ssize_t n = ::pread(file.fd.get(), bytes.data() + done, size - done, off_t(done));
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -78,25 +78,34 @@ CheckedFile read_checked(const std::string& path) {
         }
         done += size_t(n);
     }
-    if (std::memcmp(checked.bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return bytes;
+}
+
+// A whole file checked for size, magic, state size and CRC; the version and
+// the architecture are the caller's to judge.
+SnapshotFileInfo check_file(std::span<const uint8_t> file, const std::string& path) {
+    uint64_t size = file.size();
+    check_size(size, path);
+    if (std::memcmp(file.data(), kMagic, sizeof(kMagic)) != 0) {
         throw Error(fmt::format("'{}' is not a snapshot file (no snapshot magic)", path));
     }
-    checked.info.version = get<uint32_t>(checked.bytes, 8);
-    checked.info.arch = get<uint32_t>(checked.bytes, 12);
-    checked.info.state_bytes = get<uint64_t>(checked.bytes, 16);
-    if (checked.info.state_bytes != size - kHeaderBytes - kTrailerBytes) {
+    SnapshotFileInfo info;
+    info.version = get<uint32_t>(file, 8);
+    info.arch = get<uint32_t>(file, 12);
+    info.state_bytes = get<uint64_t>(file, 16);
+    if (info.state_bytes != size - kHeaderBytes - kTrailerBytes) {
         throw Error(fmt::format(
             "snapshot '{}' is truncated or corrupt: its header says {} bytes of state, the file "
             "holds {}",
-            path, checked.info.state_bytes, size - kHeaderBytes - kTrailerBytes));
+            path, info.state_bytes, size - kHeaderBytes - kTrailerBytes));
     }
-    uint64_t stored = get<uint64_t>(checked.bytes, size - kTrailerBytes);
-    uint64_t computed = crc64(std::span(checked.bytes).first(size - kTrailerBytes));
+    uint64_t stored = get<uint64_t>(file, size - kTrailerBytes);
+    uint64_t computed = crc64(file.first(size - kTrailerBytes));
     if (stored != computed) {
         throw Error(fmt::format("snapshot '{}' is corrupt: CRC {:016x}, expected {:016x}", path,
                                 computed, stored));
     }
-    return checked;
+    return info;
 }
 
 }  // namespace
@@ -146,23 +155,28 @@ void write_snapshot_file(const std::string& path, std::span<const uint8_t> state
     }
 }
 
-std::vector<uint8_t> read_snapshot_file(const std::string& path) {
-    CheckedFile checked = read_checked(path);
-    if (checked.info.version != kSnapshotFormatVersion) {
+std::vector<uint8_t> parse_snapshot_bytes(std::span<const uint8_t> file, const std::string& name) {
+    SnapshotFileInfo info = check_file(file, name);
+    if (info.version != kSnapshotFormatVersion) {
         throw Error(
-            fmt::format("snapshot '{}' has format version {}; this VMM reads version {} only", path,
-                        checked.info.version, kSnapshotFormatVersion));
+            fmt::format("snapshot '{}' has format version {}; this VMM reads version {} only", name,
+                        info.version, kSnapshotFormatVersion));
     }
-    if (checked.info.arch != uint32_t(host_snapshot_arch())) {
-        throw Error(fmt::format("snapshot '{}' was taken on {}, this host is {}", path,
-                                snapshot_arch_name(checked.info.arch),
+    if (info.arch != uint32_t(host_snapshot_arch())) {
+        throw Error(fmt::format("snapshot '{}' was taken on {}, this host is {}", name,
+                                snapshot_arch_name(info.arch),
                                 snapshot_arch_name(uint32_t(host_snapshot_arch()))));
     }
-    return {checked.bytes.begin() + kHeaderBytes, checked.bytes.end() - kTrailerBytes};
+    auto state = file.subspan(kHeaderBytes, file.size() - kHeaderBytes - kTrailerBytes);
+    return {state.begin(), state.end()};
+}
+
+std::vector<uint8_t> read_snapshot_file(const std::string& path) {
+    return parse_snapshot_bytes(read_whole(path), path);
 }
 
 SnapshotFileInfo describe_snapshot_file(const std::string& path) {
-    return read_checked(path).info;
+    return check_file(read_whole(path), path);
 }
 
 }  // namespace vmm

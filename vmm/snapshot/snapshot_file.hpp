@@ -41,6 +41,10 @@ void write_snapshot_file(const std::string& path, std::span<const uint8_t> state
 // Reads and checks the whole file (version, architecture, size, CRC) and
 // returns the state; throws Error saying what is wrong.
 std::vector<uint8_t> read_snapshot_file(const std::string& path);
+// What read_snapshot_file() does once the file is read: the same checks on
+// the whole file in memory (`name` stands for its path in the errors), and
+// the state it holds. tests/fuzz/fuzz_snapshot.cpp feeds it hostile files.
+std::vector<uint8_t> parse_snapshot_bytes(std::span<const uint8_t> file, const std::string& name);
 // The header and CRC check only, for --describe-snapshot; throws Error.
 SnapshotFileInfo describe_snapshot_file(const std::string& path);
 

@@ -57,6 +57,9 @@ size_t ConsoleInputBuffer::take(std::span<uint8_t> out) {
 std::vector<uint8_t> ConsoleInputBuffer::peek() const {
     std::lock_guard lock(mutex_);
     std::vector<uint8_t> bytes(size_);
+    if (size_ == 0) {
+        return bytes;  // nothing to copy (an empty vector's data() may be null)
+    }
     size_t first = std::min(size_, ring_.size() - head_);
     std::memcpy(bytes.data(), ring_.data() + head_, first);
     std::memcpy(bytes.data() + first, ring_.data(), size_ - first);
