@@ -84,30 +84,6 @@ std::unique_ptr<vmm::VirtioDevice> make_device(uint8_t choice) {
     }
 }
 
-bool readable(int fd) {
-    pollfd pfd{fd, POLLIN, 0};
-    return ::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
-}
-
-// What the status register may hold: each initialisation step needs the one
-// before it (VIRTIO 1.2, 3.1.1), and only the defined bits stick.
-void check_status(uint32_t status) {
-    using namespace vmm;
-    constexpr uint32_t kKnown = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK |
-                                VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED;
-    FUZZ_CHECK((status & ~kKnown) == 0);
-    if (status & VIRTIO_STATUS_DRIVER_OK) {
-        FUZZ_CHECK(status & VIRTIO_STATUS_FEATURES_OK);
-    }
-    if (status & VIRTIO_STATUS_FEATURES_OK) {
-        FUZZ_CHECK(status & VIRTIO_STATUS_DRIVER);
-    }
-    if (status & VIRTIO_STATUS_DRIVER) {
-        FUZZ_CHECK(status & VIRTIO_STATUS_ACKNOWLEDGE);
-    }
-}
-
 void check_read(const vmm::VirtioDevice& device, const vmm::MmioTransport& transport,
                 uint64_t offset, std::span<const uint8_t> data) {
     if (offset >= kConfigOffset) {
@@ -173,14 +149,14 @@ void check_reset(vmm::MmioTransport& transport) {
 // eventfd or a backend's fd is ready.
 void io_thread_turn(vmm::MmioTransport& transport) {
     for (size_t i = 0; i < transport.queue_count(); ++i) {
-        if (readable(transport.queue_event(i).fd())) {
+        if (fuzz::readable(transport.queue_event(i).fd())) {
             transport.process_queue_event(i);
         }
     }
     for (size_t i = 0; i < transport.backend_count(); ++i) {
         auto interest = transport.backend_interest(i);
         int fd = transport.backend_fd(i);
-        if (fd >= 0 && interest.readable && readable(fd)) {
+        if (fd >= 0 && interest.readable && fuzz::readable(fd)) {
             transport.process_backend_event(i);
         }
     }
@@ -270,7 +246,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 }
                 break;
         }
-        check_status(transport.status());
+        fuzz::check_status(transport.status());
     }
     (void)transport.metrics();
     return 0;

@@ -255,44 +255,20 @@ struct Devices {
     std::vector<std::unique_ptr<vmm::MmioTransport>> transports;
 };
 
-bool readable(int fd) {
-    pollfd pfd{fd, POLLIN, 0};
-    return ::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
-}
-
 // One turn of the I/O thread: what VirtioIoDispatcher runs when a queue's
 // eventfd or a backend's fd is ready.
 void io_thread_turn(vmm::MmioTransport& transport) {
     for (size_t i = 0; i < transport.queue_count(); ++i) {
-        if (readable(transport.queue_event(i).fd())) {
+        if (fuzz::readable(transport.queue_event(i).fd())) {
             transport.process_queue_event(i);
         }
     }
     for (size_t i = 0; i < transport.backend_count(); ++i) {
         auto interest = transport.backend_interest(i);
         int fd = transport.backend_fd(i);
-        if (fd >= 0 && interest.readable && readable(fd)) {
+        if (fd >= 0 && interest.readable && fuzz::readable(fd)) {
             transport.process_backend_event(i);
         }
-    }
-}
-
-// What the status register may hold (as fuzz_mmio.cpp checks it): each
-// initialisation step needs the one before it, only the defined bits.
-void check_status(uint32_t status) {
-    using namespace vmm;
-    constexpr uint32_t kKnown = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK |
-                                VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED;
-    FUZZ_CHECK((status & ~kKnown) == 0);
-    if (status & VIRTIO_STATUS_DRIVER_OK) {
-        FUZZ_CHECK(status & VIRTIO_STATUS_FEATURES_OK);
-    }
-    if (status & VIRTIO_STATUS_FEATURES_OK) {
-        FUZZ_CHECK(status & VIRTIO_STATUS_DRIVER);
-    }
-    if (status & VIRTIO_STATUS_DRIVER) {
-        FUZZ_CHECK(status & VIRTIO_STATUS_ACKNOWLEDGE);
     }
 }
 
@@ -340,7 +316,7 @@ void exercise(Devices& devices) {
         [[maybe_unused]] ssize_t n = ::write(tap.peer, frame.data(), frame.size());
     }
     for (auto& transport : devices.transports) {
-        check_status(transport->status());
+        fuzz::check_status(transport->status());
         // The driver reads the registers and the device's config space
         // (restored MAC, link, console size).
         for (uint64_t offset = 0; offset < 0x140; offset += 4) {
@@ -348,7 +324,7 @@ void exercise(Devices& devices) {
         }
         io_thread_turn(*transport);
         io_thread_turn(*transport);
-        check_status(transport->status());
+        fuzz::check_status(transport->status());
         (void)transport->metrics();
     }
 
@@ -375,7 +351,7 @@ void exercise(Devices& devices) {
                          e.what());
             std::abort();
         }
-        check_status(transport->status());
+        fuzz::check_status(transport->status());
         io_thread_turn(*transport);
         // A driver reset takes whatever the device was doing.
         write_register(*transport, 0x70, 0);

@@ -3,6 +3,7 @@
 // scratch disk image.
 #pragma once
 
+#include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "devices/virtio/block/disk_image.hpp"
 #include "devices/virtio/virtio_device.hpp"
+#include "devices/virtio/virtio_spec.hpp"
 
 #define FUZZ_CHECK(condition)                                                                  \
     do {                                                                                       \
@@ -31,6 +33,31 @@ class CountingInterrupt : public vmm::VirtioInterrupt {
     unsigned used = 0;
     unsigned config = 0;
 };
+
+// Whether a backend fd has bytes to read now (a turn of the I/O thread).
+inline bool readable(int fd) {
+    pollfd pfd{fd, POLLIN, 0};
+    return ::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+// What a transport's status register may hold: each initialisation step
+// needs the one before it (VIRTIO 1.2, 3.1.1), and only the defined bits.
+inline void check_status(uint32_t status) {
+    using namespace vmm;
+    constexpr uint32_t kKnown = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                                VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK |
+                                VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED;
+    FUZZ_CHECK((status & ~kKnown) == 0);
+    if (status & VIRTIO_STATUS_DRIVER_OK) {
+        FUZZ_CHECK(status & VIRTIO_STATUS_FEATURES_OK);
+    }
+    if (status & VIRTIO_STATUS_FEATURES_OK) {
+        FUZZ_CHECK(status & VIRTIO_STATUS_DRIVER);
+    }
+    if (status & VIRTIO_STATUS_DRIVER) {
+        FUZZ_CHECK(status & VIRTIO_STATUS_ACKNOWLEDGE);
+    }
+}
 
 // A disk image for a fuzzer's block devices: created once per run (on tmpfs
 // where there is one: a flush there costs no disk sync) and set back to its
