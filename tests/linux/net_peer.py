@@ -5,7 +5,7 @@
 
 Appends every UDP datagram to port 6666 (the guest kernel's netconsole) to
 OUTDIR/netconsole.log; writes the SHA-256 of everything a client sends to TCP
-port 5001 to OUTDIR/upload.sha256; sends PAYLOAD to every client of TCP port
+port 5001 to OUTDIR/upload.sha256 (with the byte count); sends PAYLOAD to every client of TCP port
 5002. Runs until killed.
 """
 import hashlib
@@ -42,14 +42,19 @@ def main():
 
     def upload(conn):
         digest = hashlib.sha256()
+        received = 0
         while True:
             data = conn.recv(65536)
             if not data:
                 break
             digest.update(data)
+            received += len(data)
         conn.close()
-        with open(os.path.join(outdir, "upload.sha256"), "w") as out:
-            out.write(digest.hexdigest() + "\n")
+        # Renamed into place: the test reads it whole or not at all.
+        path = os.path.join(outdir, "upload.sha256")
+        with open(path + ".tmp", "w") as out:
+            out.write(f"{digest.hexdigest()} {received}\n")
+        os.rename(path + ".tmp", path)
 
     def download(conn):
         conn.sendall(payload)
