@@ -5,8 +5,8 @@
 
 Appends every UDP datagram to port 6666 (the guest kernel's netconsole) to
 OUTDIR/netconsole.log; writes the SHA-256 of everything a client sends to TCP
-port 5001 to OUTDIR/upload.sha256 (with the byte count); sends PAYLOAD to every client of TCP port
-5002. Runs until killed.
+port 5001, and its byte count, to OUTDIR/upload.sha256; sends PAYLOAD to
+every client of TCP port 5002. Runs until killed.
 """
 import hashlib
 import os
