@@ -113,6 +113,7 @@ constexpr std::array kPvmMasked{
     feature_index("kvm_pv_sched_yield"),
 };
 constexpr size_t kXsave = feature_index("xsave");
+constexpr size_t kTscDeadline = feature_index("tsc_deadline_timer");
 
 // A feature's index in kFeatures (find_cpu_feature() returns pointers into
 // it; anything else is looked up by name).
@@ -272,6 +273,12 @@ std::vector<CpuidEntry> guest_cpuid(const std::vector<CpuidEntry>& supported,
         switch (e.function) {
             case 1:
                 e.ecx |= kHypervisorBit;
+                // Never in KVM's supported list (it needs the in-kernel
+                // LAPIC, api.rst): without it Linux calibrates its APIC
+                // timer against the PIT, 100 ms and more of every boot.
+                if (config.tsc_deadline && !masked[kTscDeadline]) {
+                    e.ecx |= 1u << kFeatures[kTscDeadline].bit;
+                }
                 if (xsave_masked) {
                     e.ecx &= ~kOsxsaveBit;
                 }

@@ -37,6 +37,9 @@ struct CpuidConfig {
     // The guest's TSC frequency (KVM_GET_TSC_KHZ), published in leaf
     // 0x40000010 so guests need not calibrate; 0: leave the leaf out.
     uint32_t tsc_khz = 0;
+    // KVM_CAP_TSC_DEADLINE_TIMER (with our in-kernel LAPIC): offer the
+    // TSC deadline timer (leaf 1 ECX bit 24) unless masked.
+    bool tsc_deadline = false;
 };
 
 // Topology: one thread per core, `vcpu_count` cores in one package, APIC ID =

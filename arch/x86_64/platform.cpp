@@ -38,6 +38,7 @@ HostKvm probe_host(const Kvm& kvm) {
     host.initial_msrs = x86::initial_msrs(host.msr_index_list);
     host.pvm = Kvm::host_is_pvm();
     host.tsc_scaling = kvm.check_extension(KVM_CAP_TSC_CONTROL) > 0;
+    host.tsc_deadline = kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
     return host;
 }
 
@@ -125,6 +126,7 @@ void Platform::configure_vcpu(const VcpuFd& vcpu, uint32_t id, const BootSetup& 
         config.profile = pvm_profile_ ? x86::CpuProfile::Pvm : x86::CpuProfile::Host;
         config.masked = masked_;
         config.tsc_khz = vcpu.tsc_khz();
+        config.tsc_deadline = host_.tsc_deadline;
         cpuid_.emplace(host_.supported_cpuid, config, options_.vcpu_count);
     }
     if (id == 0) {

@@ -43,8 +43,9 @@ struct HostKvm {
     std::vector<uint32_t> msr_index_list;
     // What every vCPU's MSRs start as (x86::initial_msrs), from the list.
     std::vector<std::pair<uint32_t, uint64_t>> initial_msrs;
-    bool pvm = false;          // KVM is PVM: guest code runs under its emulator
-    bool tsc_scaling = false;  // KVM_CAP_TSC_CONTROL: a vCPU's TSC can run at any rate
+    bool pvm = false;           // KVM is PVM: guest code runs under its emulator
+    bool tsc_scaling = false;   // KVM_CAP_TSC_CONTROL: a vCPU's TSC can run at any rate
+    bool tsc_deadline = false;  // KVM_CAP_TSC_DEADLINE_TIMER: its LAPIC has the TSC deadline mode
 };
 
 // A snapshot's vCPU and VM state as bytes (arch/x86_64/saved_state.hpp).

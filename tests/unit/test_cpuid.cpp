@@ -276,6 +276,22 @@ TEST_CASE("guest_cpuid publishes the TSC frequency in the timing leaf", "[cpuid]
     }
 }
 
+TEST_CASE("guest_cpuid offers the TSC deadline timer when KVM has it, unless masked", "[cpuid]") {
+    constexpr uint32_t kTscDeadline = 1u << 24;
+    auto base = supported();
+    for (auto& e : base) {
+        if (e.function == 1) {
+            e.ecx &= ~kTscDeadline;  // KVM never lists it (api.rst)
+        }
+    }
+    CHECK((leaf(guest_cpuid(base, CpuidConfig{}, 0, 1), 1).ecx & kTscDeadline) == 0);
+    CpuidConfig config;
+    config.tsc_deadline = true;
+    CHECK((leaf(guest_cpuid(base, config, 0, 1), 1).ecx & kTscDeadline) != 0);
+    config.masked = parse_cpuid_mask("tsc_deadline_timer");
+    CHECK((leaf(guest_cpuid(base, config, 0, 1), 1).ecx & kTscDeadline) == 0);
+}
+
 TEST_CASE("guest_cpuid writes leaf 0xB whole when KVM reports only its first subleaf", "[cpuid]") {
     auto base = supported();
     std::erase_if(base, [](const CpuidEntry& e) { return e.function == 0xb && e.index > 0; });
