@@ -117,3 +117,37 @@ TEST_CASE("AsyncWriter drops everything after a write error", "[async_writer]") 
     }
     ::close(read_only);
 }
+
+// Bytes handed over one at a time (a serial port's) wait for the gather
+// time and then go out together; close() writes what is gathering at once
+// instead of waiting that time out.
+TEST_CASE("AsyncWriter gathers bytes into one write, and close() does not wait for more",
+          "[async_writer]") {
+    Pipe pipe;
+    AsyncWriter writer(pipe.write_fd, "test", AsyncWriter::kDefaultCapacity, 20s);
+    const Bytes first{'a'}, rest{'b', 'c'};
+    REQUIRE(writer.write(first) == 1);
+    std::this_thread::sleep_for(20ms);  // the thread is gathering by now
+    REQUIRE(writer.write(rest) == 2);
+    std::this_thread::sleep_for(100ms);
+    CHECK(writer.bytes_written() == 0);  // still gathering
+    auto before = Clock::now();
+    writer.close();
+    CHECK(Clock::now() - before < 10s);
+    CHECK(pipe.read(3) == Bytes{'a', 'b', 'c'});
+    CHECK(writer.bytes_written() == 3);
+}
+
+// A burst over the gather limit is written without waiting for the time.
+TEST_CASE("AsyncWriter writes at once when the gather limit is queued", "[async_writer]") {
+    Pipe pipe;
+    AsyncWriter writer(pipe.write_fd, "test", AsyncWriter::kDefaultCapacity, 20s);
+    Bytes burst = test::pattern(AsyncWriter::kGatherLimit, 7);
+    REQUIRE(writer.write(Bytes{'x'}) == 1);
+    std::this_thread::sleep_for(20ms);
+    REQUIRE(writer.write(burst) == burst.size());
+    Bytes expected{'x'};
+    expected.insert(expected.end(), burst.begin(), burst.end());
+    CHECK(pipe.read(expected.size()) == expected);  // within read()'s 5 s, not 20
+    writer.close();
+}

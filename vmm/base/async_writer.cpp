@@ -41,8 +41,9 @@ void install_interrupt_handler() {
 
 }  // namespace
 
-AsyncWriter::AsyncWriter(int fd, std::string name, size_t capacity)
-    : fd_(fd), name_(std::move(name)), capacity_(capacity) {
+AsyncWriter::AsyncWriter(int fd, std::string name, size_t capacity,
+                         std::chrono::microseconds gather)
+    : fd_(fd), name_(std::move(name)), capacity_(capacity), gather_(gather) {
     // Room for the usual batch in both buffers, allocated here: a vCPU
     // thread's write() or the writer thread would otherwise make glibc give
     // that thread a malloc arena of its own for a few bytes.
@@ -81,10 +82,12 @@ size_t AsyncWriter::write(std::span<const uint8_t> bytes) {
     if (taken == 0) {
         return 0;
     }
-    bool was_empty = queue_.empty();
+    size_t before = queue_.size();
     queue_.insert(queue_.end(), bytes.begin(), bytes.begin() + static_cast<ptrdiff_t>(taken));
-    if (was_empty) {
-        wake_.notify_one();  // the thread waits only on an empty queue
+    // The thread waits for a first byte, then (gathering) for enough of
+    // them: only those two moments need a wake-up system call.
+    if (before == 0 || (gathering_ && before < kGatherLimit && queue_.size() >= kGatherLimit)) {
+        wake_.notify_one();
     }
     return taken;
 }
@@ -158,6 +161,12 @@ void AsyncWriter::run() {
         }
         if (queue_.empty() || stop_now_.load()) {
             break;
+        }
+        if (gather_.count() > 0 && !closing_ && queue_.size() < kGatherLimit) {
+            gathering_ = true;
+            wake_.wait_for(lock, gather_,
+                           [this] { return closing_ || task_ || queue_.size() >= kGatherLimit; });
+            gathering_ = false;
         }
         batch.swap(queue_);  // queue_ keeps the old batch's storage
         in_flight_ = batch.size();

@@ -37,10 +37,18 @@ class AsyncWriter {
     // How long close() (and the destructor) waits for the queue to drain
     // while nothing gets written (a reader that makes progress is waited for).
     static constexpr std::chrono::milliseconds kDefaultDrain{500};
+    // How long the thread lets bytes gather after the first one before it
+    // writes them: a guest printing to its serial port hands over one byte
+    // per exit, and a wake-up and a write(2) for each would cost as much as
+    // the exit itself (and wake whoever reads the fd as often).
+    static constexpr std::chrono::microseconds kDefaultGather{2000};
+    // Writes at once, gathering or not, when this much is queued.
+    static constexpr size_t kGatherLimit = 64 * 1024;
 
     // `fd` is borrowed and must stay open until close(). `name` says where
     // the output goes, in the one log line a write error gets.
-    AsyncWriter(int fd, std::string name, size_t capacity = kDefaultCapacity);
+    AsyncWriter(int fd, std::string name, size_t capacity = kDefaultCapacity,
+                std::chrono::microseconds gather = kDefaultGather);
     ~AsyncWriter();
     AsyncWriter(const AsyncWriter&) = delete;
     AsyncWriter& operator=(const AsyncWriter&) = delete;
@@ -74,6 +82,7 @@ class AsyncWriter {
     int fd_;
     std::string name_;
     size_t capacity_;
+    std::chrono::microseconds gather_;
 
     std::mutex mutex_;
     std::condition_variable wake_;     // to the thread: bytes queued, or closing
@@ -82,6 +91,7 @@ class AsyncWriter {
     std::vector<uint8_t> spare_;       // the thread's batch (swapped with queue_)
     size_t in_flight_ = 0;             // taken by the thread, not yet written
     bool closing_ = false;
+    bool gathering_ = false;         // the thread waits out gather_ (a wake-up would end it early)
     std::function<void()> task_;     // for the thread to run (run_on_thread)
     std::exception_ptr task_error_;  // what it threw
     std::condition_variable task_done_;
