@@ -1,10 +1,15 @@
 // GuestMemory: region creation, bounds checks at the edges, and accessors.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+
 #include <array>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "test_helpers.hpp"
+#include "vmm/base/unique_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
 using vmm::GuestAddress;
@@ -35,6 +40,36 @@ TEST_CASE("GuestMemory regions are sorted with their sizes and total", "[guest_m
     CHECK(memory.total_size() == 20 * kPage);
     CHECK(memory.regions()[0].host_base() != nullptr);
     CHECK(memory.regions()[0].host_base() != memory.regions()[1].host_base());
+}
+
+TEST_CASE("GuestMemory maps each region at its guest address's offset in a 2 MiB page",
+          "[guest_memory]") {
+    // KVM maps a guest 2 MiB page with one entry only at such an address.
+    constexpr uint64_t kHuge = uint64_t{2} << 20;
+    auto offsets = [](const GuestMemory& memory) {
+        std::vector<std::pair<uint64_t, uint64_t>> out;
+        for (const auto& region : memory.regions()) {
+            out.emplace_back(region.start().value() % kHuge, region.host_address() % kHuge);
+        }
+        return out;
+    };
+    std::vector<GuestRegionSpec> specs{{GuestAddress(0), 3 * kHuge + kPage},
+                                       {GuestAddress(0x100000000 + 0x123000), 5 * kPage},
+                                       {GuestAddress(0x200000000 + kHuge / 2), kHuge}};
+    for (int attempt = 0; attempt < 4; ++attempt) {  // mmap's choice of address varies
+        for (const auto& [guest, host] : offsets(GuestMemory::create(specs))) {
+            CHECK(host == guest);
+        }
+    }
+    test::TempFile file = test::TempFile::sparse(3 * kHuge + kPage + 5 * kPage + kHuge);
+    vmm::UniqueFd fd(::open(file.path().c_str(), O_RDWR | O_CLOEXEC));
+    REQUIRE(fd.valid());
+    GuestMemory from_file = GuestMemory::create_from_file(specs, fd.get());
+    for (const auto& [guest, host] : offsets(from_file)) {
+        CHECK(host == guest);
+    }
+    from_file.write_obj(GuestAddress(0x100000000 + 0x123000), uint32_t{0xabcd1234});
+    CHECK(from_file.read_obj<uint32_t>(GuestAddress(0x100000000 + 0x123000)) == 0xabcd1234);
 }
 
 TEST_CASE("GuestMemory fresh memory reads as zero", "[guest_memory]") {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <functional>
 
 namespace vmm {
@@ -15,13 +16,52 @@ bool page_aligned(uint64_t value) {
     return value % static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) == 0;
 }
 
+// KVM maps 2 MiB of guest memory with one nested page-table entry only where
+// the host address sits at the same offset in its 2 MiB page as the guest
+// address and the host backs it with a huge page; otherwise every 4 KiB page
+// costs the guest an exit on first touch (very expensive when nested).
+constexpr uint64_t kHugePageSize = uint64_t{2} << 20;
+
+// An inaccessible reservation of `size` bytes whose address is congruent to
+// `guest_start` modulo 2 MiB, for a MAP_FIXED mapping to replace.
+void* reserve_congruent(uint64_t size, uint64_t guest_start) {
+    const uint64_t span = size + kHugePageSize;
+    void* raw =
+        ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) {
+        return MAP_FAILED;
+    }
+    const auto base = reinterpret_cast<uintptr_t>(raw);
+    const uint64_t shift = (guest_start - base) % kHugePageSize;  // unsigned: wraps as wanted
+    const uintptr_t start = base + shift;
+    if (shift != 0) {
+        ::munmap(raw, shift);
+    }
+    ::munmap(reinterpret_cast<void*>(start + size), span - shift - size);
+    return reinterpret_cast<void*>(start);
+}
+
+// mmap(2) of one guest region at a huge-page-congruent address (above).
+void* map_region(const GuestRegionSpec& spec, int flags, int fd, off_t offset) {
+    void* place = reserve_congruent(spec.size, spec.start.value());
+    if (place == MAP_FAILED) {
+        return MAP_FAILED;
+    }
+    void* host = ::mmap(place, spec.size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, offset);
+    if (host == MAP_FAILED) {
+        int saved = errno;
+        ::munmap(place, spec.size);
+        errno = saved;
+    }
+    return host;
+}
+
 }  // namespace
 
 GuestMemory GuestMemory::create(const std::vector<GuestRegionSpec>& specs) {
     return create_mapped(specs, [](const GuestRegionSpec& spec, uint64_t) {
         // MAP_NORESERVE: the guest's RAM is committed only as the guest touches it.
-        void* host = ::mmap(nullptr, spec.size, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void* host = map_region(spec, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (host == MAP_FAILED) {
             throw_errno(fmt::format("cannot map {} MiB of guest memory", spec.size >> 20));
         }
@@ -37,8 +77,7 @@ GuestMemory GuestMemory::create_from_file(const std::vector<GuestRegionSpec>& sp
     GuestMemory memory = create_mapped(specs, [fd](const GuestRegionSpec& spec, uint64_t offset) {
         // MAP_PRIVATE: pages are read from the file when the guest first
         // touches them, and its writes stay in this process.
-        void* host = ::mmap(nullptr, spec.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
-                            fd, off_t(offset));
+        void* host = map_region(spec, MAP_PRIVATE | MAP_NORESERVE, fd, off_t(offset));
         if (host == MAP_FAILED) {
             throw_errno(
                 fmt::format("cannot map {} MiB of guest memory from its file", spec.size >> 20));
