@@ -71,6 +71,38 @@ void Serial8250::write(uint64_t offset, std::span<const uint8_t> data) {
             interrupt_();
         }
     }
+    if (offset + data.size() > kInterruptEnable) {
+        update_plain_transmit();  // IER or MCR may have changed
+    }
+}
+
+bool Serial8250::plain_transmit_locked() const {
+    return (ier_ & kIerTransmitEmpty) == 0 && (mcr_ & kMcrLoopback) == 0;
+}
+
+void Serial8250::set_plain_transmit_listener(PlainTransmitListener listener) {
+    {
+        std::lock_guard listening(listener_mutex_);
+        plain_listener_ = std::move(listener);
+        plain_told_ = false;  // as if told "not plain": the first call says "plain"
+    }
+    update_plain_transmit();
+}
+
+void Serial8250::update_plain_transmit() {
+    std::lock_guard listening(listener_mutex_);
+    if (!plain_listener_) {
+        return;
+    }
+    bool plain = false;
+    {
+        std::lock_guard lock(mutex_);
+        plain = plain_transmit_locked();
+    }
+    if (plain != plain_told_) {
+        plain_listener_(plain);
+        plain_told_ = plain;
+    }
 }
 
 size_t Serial8250::enqueue_input(std::span<const uint8_t> bytes) {
@@ -253,6 +285,7 @@ void Serial8250::restore_state(StateReader& in) {
     if (pulse) {
         interrupt_();
     }
+    update_plain_transmit();
 }
 
 }  // namespace vmm

@@ -48,6 +48,14 @@ class Serial8250 : public BusDevice, public ConsoleSink {
     void save_state(StateWriter& out) const;
     void restore_state(StateReader& in);
 
+    // Called with whether a write to THR now does nothing but transmit (no
+    // THRE interrupt enabled, no loopback): then the VMM may have KVM queue
+    // those writes (coalesced port I/O) and hand them over later, in order,
+    // instead of exiting on each byte. Called at once if the state is
+    // plain, then on each change, never under the device's lock; any thread.
+    using PlainTransmitListener = std::function<void(bool plain)>;
+    void set_plain_transmit_listener(PlainTransmitListener listener);
+
   private:
     // Returns whether the interrupt line should be pulsed.
     bool update_interrupt_locked();
@@ -55,7 +63,15 @@ class Serial8250 : public BusDevice, public ConsoleSink {
     // Returns whether the write transmitted a byte, stored in *transmitted.
     bool write_register(uint64_t offset, uint8_t value, uint8_t* transmitted);
 
+    bool plain_transmit_locked() const;
+    // Tells the listener when plain_transmit_locked() changed.
+    void update_plain_transmit();
+
     mutable std::mutex mutex_;
+    // Held while the listener runs, so that its calls follow the state's order.
+    std::mutex listener_mutex_;
+    PlainTransmitListener plain_listener_;
+    bool plain_told_ = false;
     Interrupt interrupt_;
     Sink sink_;
     std::deque<uint8_t> input_;

@@ -735,6 +735,20 @@ struct Uart {
 
 }  // namespace
 
+TEST_CASE("serial state: a restored THRE interrupt enable ends plain (coalesced) transmit",
+          "[state][serial]") {
+    Uart first;
+    first.out(1, 0x02);  // THRE interrupts on
+    Bytes state = first.save();
+
+    Uart second;
+    std::vector<bool> told;
+    second.serial.set_plain_transmit_listener([&told](bool plain) { told.push_back(plain); });
+    REQUIRE(told == std::vector<bool>{true});
+    second.restore(state);
+    CHECK(told == std::vector<bool>{true, false});
+}
+
 TEST_CASE("serial state: registers and input survive, a pending interrupt is raised again",
           "[state][serial]") {
     Uart first;

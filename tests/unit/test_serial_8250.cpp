@@ -284,3 +284,39 @@ TEST_CASE("Serial8250 raising OUT2 with an interrupt pending delivers it", "[ser
     uart.out(kMcr, 0x0b);  // OUT2 on
     CHECK(uart.interrupts == 1);
 }
+
+TEST_CASE("Serial8250 tells when THR writes only transmit, on each change", "[serial]") {
+    Uart uart;
+    std::vector<bool> told;
+    uart.serial.set_plain_transmit_listener([&told](bool plain) { told.push_back(plain); });
+    REQUIRE(told == std::vector<bool>{true});  // reset state: no THRE interrupt, no loopback
+
+    uart.out(kData, 'a');
+    uart.out(kLcr, 0x83);  // DLAB: the divisor is written in order, nothing to say
+    uart.out(kData, 0x01);
+    uart.out(kLcr, 0x03);
+    REQUIRE(told == std::vector<bool>{true});
+
+    uart.out(kIer, 0x02);  // THRE interrupt on: each THR write must be seen at once
+    REQUIRE(told == std::vector<bool>{true, false});
+    uart.out(kIer, 0x03);
+    REQUIRE(told.size() == 2);
+    uart.out(kIer, 0x01);  // receive interrupts alone do not matter
+    REQUIRE(told == std::vector<bool>{true, false, true});
+
+    uart.out(kMcr, 0x18);  // loopback: THR writes become input
+    REQUIRE(told == std::vector<bool>{true, false, true, false});
+    uart.out(kMcr, 0x08);
+    REQUIRE(told == std::vector<bool>{true, false, true, false, true});
+    REQUIRE(uart.output == std::vector<uint8_t>{'a'});
+}
+
+TEST_CASE("Serial8250 says 'not plain' only to a listener it told 'plain'", "[serial]") {
+    Uart uart;
+    uart.out(kIer, 0x02);
+    std::vector<bool> told;
+    uart.serial.set_plain_transmit_listener([&told](bool plain) { told.push_back(plain); });
+    REQUIRE(told.empty());  // nothing registered, nothing to undo
+    uart.out(kIer, 0x00);
+    REQUIRE(told == std::vector<bool>{true});
+}

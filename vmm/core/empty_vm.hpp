@@ -23,6 +23,9 @@ struct EmptyVm {
     arch::HostKvm host;
     std::unique_ptr<VmFd> vm;
     size_t vcpu_mmap_size = 0;
+    // The coalesced ring's page in a vCPU's run area (KVM_CAP_COALESCED_MMIO),
+    // when KVM can also coalesce port writes (KVM_CAP_COALESCED_PIO); else 0.
+    int coalesced_pio_page = 0;
     int max_vcpus = 0;  // 0: KVM did not say
 };
 

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "vmm/base/logger.hpp"
 
 namespace vmm {
@@ -140,6 +142,20 @@ void Machine::stop_all() {
     loop_.stop();
 }
 
+void Machine::schedule_serial_flush(std::chrono::milliseconds period) {
+    // Linux's console exits before and after every byte, so this only
+    // matters to other guests: 50 ms bounds how late their output shows
+    // while they print, and an idle VM's period grows to 1 s (few wake-ups).
+    serial_flush_->expires_after(period);
+    serial_flush_->async_wait([this, period](const boost::system::error_code& error) {
+        if (error) {
+            return;  // cancelled: the machine is going away
+        }
+        bool found = serial_ring_->drain() > 0;
+        schedule_serial_flush(found ? kSerialFlushMin : std::min(period * 2, kSerialFlushMax));
+    });
+}
+
 void Machine::request_stop(int status, std::string reason, bool error) {
     stop_.request(status, std::move(reason), error);
 }
@@ -179,6 +195,10 @@ void Machine::start(const seccomp::ThreadFilters* filters) {
         });
     console_input_->start();
     virtio_->start(loop_.context());
+    if (serial_ring_) {
+        serial_flush_ = std::make_unique<boost::asio::steady_timer>(loop_.context());
+        schedule_serial_flush(kSerialFlushMin);
+    }
     resize_signals_ = std::make_unique<boost::asio::signal_set>(loop_.context());
     if (virtio_console_ != nullptr) {
         resize_signals_->add(SIGWINCH);

@@ -5,6 +5,7 @@
 // this class's.
 #pragma once
 
+#include <chrono>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "arch/arch.hpp"
 #include "devices/legacy/i8042.hpp"
@@ -114,6 +116,11 @@ class Machine {
     Machine(const VmConfig& config, BootTrace& trace, EventLoop& loop);
 
     void stop_all();
+    // Drains serial_ring_ after `period`, and again and again, the period
+    // doubling (to kSerialFlushMax) each time the ring was empty.
+    void schedule_serial_flush(std::chrono::milliseconds period);
+    static constexpr std::chrono::milliseconds kSerialFlushMin{50};
+    static constexpr std::chrono::milliseconds kSerialFlushMax{1000};
     // Lets the output writers drain for a moment, then stops them (what is
     // left is dropped): they write to serial_out_ and stdout, so before
     // serial_out_ closes. Idempotent.
@@ -132,6 +139,12 @@ class Machine {
     Bus pio_bus_;
     Bus mmio_bus_;
     std::shared_ptr<Serial8250> serial_;
+    // The serial port's THR writes, queued by KVM while they only transmit;
+    // the page is vCPU 0's, so this goes after the vCPUs (declared before).
+    std::unique_ptr<CoalescedPioRing> serial_ring_;
+    // Drains serial_ring_ now and then on the loop, for a guest that writes
+    // and then runs on without an exit (declared after: cancelled first).
+    std::unique_ptr<boost::asio::steady_timer> serial_flush_;
     UniqueFd serial_out_;  // PUT /serial's serial_out_path; stdout otherwise
     // The console output's writer threads, shared with the devices' sinks:
     // stdout's (when serial or virtio-console write there) and the serial

@@ -144,7 +144,11 @@ void Vcpu::run_loop(const seccomp::ThreadFilters* filters, std::latch& guest_ent
         park_if_paused();  // a VM restored paused waits for resume()
         while (!context_.exit.requested()) {
             context_.trace.mark(BootTrace::Event::FirstKvmRun);
-            if (!fd_.run()) {
+            bool completed = fd_.run();
+            if (context_.pio_ring != nullptr) {
+                context_.pio_ring->drain();
+            }
+            if (!completed) {
                 park_if_paused();
                 continue;  // kicked: re-check whether to stop
             }

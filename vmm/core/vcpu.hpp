@@ -13,6 +13,7 @@
 #include "vmm/core/bus.hpp"
 #include "vmm/core/signalable_thread.hpp"
 #include "vmm/core/stop_request.hpp"
+#include "vmm/kvm/coalesced_pio_ring.hpp"
 #include "vmm/kvm/vcpu_fd.hpp"
 #include "vmm/memory/guest_memory.hpp"
 #include "vmm/seccomp/thread_filters.hpp"
@@ -27,6 +28,9 @@ class Vcpu {
         const GuestMemory& memory;
         StopRequest& exit;
         BootTrace& trace;
+        // Port writes KVM queued instead of exiting (serial output); drained
+        // after every KVM_RUN, before the exit is handled. Null: none.
+        CoalescedPioRing* pio_ring = nullptr;
     };
 
     Vcpu(VcpuFd fd, Context context) : fd_(std::move(fd)), context_(context) {}

@@ -101,6 +101,7 @@ class MachineBuilder {
     arch::BootSetup boot(const arch::BootFiles& files);
     void devices(MachineInputs& inputs);
     void vcpus(const arch::BootSetup& boot);
+    Vcpu::Context vcpu_context(const VcpuFd& first);
     std::unique_ptr<Machine> done() { return std::move(machine_); }
 
     // Restoring a snapshot instead of booting (restore_machine()).
@@ -352,6 +353,39 @@ void MachineBuilder::devices(MachineInputs& inputs) {
     }
 }
 
+// What every vCPU thread works with. Where KVM can coalesce port writes,
+// the serial port's THR writes are queued while they do nothing but
+// transmit (Serial8250::set_plain_transmit_listener), so a guest printing to
+// its console exits once per byte (its LSR read) instead of twice; the ring
+// is in `first`'s run area, and the vCPUs drain it after every KVM_RUN.
+Vcpu::Context MachineBuilder::vcpu_context(const VcpuFd& first) {
+    Vcpu::Context context{m_.pio_bus_, m_.mmio_bus_, *m_.memory_, m_.stop_, m_.trace_};
+    const arch::DevicePlace& serial = layout_.serial;
+    void* page = m_.kvm_->coalesced_pio_page > 0
+                     ? first.run_area_page(static_cast<size_t>(m_.kvm_->coalesced_pio_page))
+                     : nullptr;
+    if (page == nullptr || serial.bus != arch::BusKind::Pio || !m_.serial_) {
+        return context;
+    }
+    m_.serial_ring_ = std::make_unique<CoalescedPioRing>(
+        page, [&pio = m_.pio_bus_](uint16_t port, std::span<const uint8_t> data) {
+            pio.write(port, data);
+        });
+    context.pio_ring = m_.serial_ring_.get();
+    log_debug("serial: THR writes coalesced while plain (KVM ring in run-area page {} of {} bytes)",
+              m_.kvm_->coalesced_pio_page, first.run_area_size());
+    const VmFd& vm = *m_.kvm_->vm;
+    auto port = static_cast<uint16_t>(serial.address);  // THR: the port's first register
+    m_.serial_->set_plain_transmit_listener([&vm, port](bool plain) {
+        if (plain) {
+            vm.register_coalesced_pio(port, 1);
+        } else {
+            vm.unregister_coalesced_pio(port, 1);
+        }
+    });
+    return context;
+}
+
 // Every vCPU, the boot CPU first and alone (its configuration builds what
 // the others share), then the others, on several threads where that wins
 // (vcpu_setup_threads()). They are kept in id order, and none runs before
@@ -362,10 +396,12 @@ void MachineBuilder::vcpus(const arch::BootSetup& boot) {
     int64_t start_kvm = thread_kvm_ns();
     uint32_t count = config_.vcpu_count;
 
-    Vcpu::Context context{m_.pio_bus_, m_.mmio_bus_, *m_.memory_, m_.stop_, m_.trace_};
     std::vector<std::unique_ptr<Vcpu>> made(count);
+    VcpuFd first = m_.kvm_->vm->create_vcpu(0, m_.kvm_->vcpu_mmap_size);
+    Vcpu::Context context = vcpu_context(first);
     auto make = [&](uint32_t id) {
-        VcpuFd fd = m_.kvm_->vm->create_vcpu(id, m_.kvm_->vcpu_mmap_size);
+        VcpuFd fd =
+            id == 0 ? std::move(first) : m_.kvm_->vm->create_vcpu(id, m_.kvm_->vcpu_mmap_size);
         m_.platform_->configure_vcpu(fd, id, boot);
         made[id] = std::make_unique<Vcpu>(std::move(fd), context);
     };
@@ -386,9 +422,14 @@ void MachineBuilder::vcpus(const arch::BootSetup& boot) {
 // Every vCPU made in id order, its CPUID, TSC frequency and registers from
 // the snapshot instead of a boot.
 void MachineBuilder::restored_vcpus(const std::vector<arch::VcpuState>& states) {
-    Vcpu::Context context{m_.pio_bus_, m_.mmio_bus_, *m_.memory_, m_.stop_, m_.trace_};
+    if (states.empty()) {
+        return;
+    }
+    VcpuFd first = m_.kvm_->vm->create_vcpu(0, m_.kvm_->vcpu_mmap_size);
+    Vcpu::Context context = vcpu_context(first);
     for (uint32_t id = 0; id < states.size(); ++id) {
-        VcpuFd fd = m_.kvm_->vm->create_vcpu(id, m_.kvm_->vcpu_mmap_size);
+        VcpuFd fd =
+            id == 0 ? std::move(first) : m_.kvm_->vm->create_vcpu(id, m_.kvm_->vcpu_mmap_size);
         m_.platform_->restore_new_vcpu(fd, states[id]);
         m_.vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), context));
     }

@@ -1,5 +1,7 @@
 #include "vmm/kvm/vcpu_fd.hpp"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <memory>
 
@@ -34,6 +36,14 @@ auto with_flex_buffer(size_t count, Use&& use) {
 }
 
 }  // namespace
+
+void* VcpuFd::run_area_page(size_t page) const {
+    size_t page_size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    if (page == 0 || page >= run_.size() / page_size) {
+        return nullptr;
+    }
+    return static_cast<uint8_t*>(run_.get()) + page * page_size;
+}
 
 bool VcpuFd::run() const {
     if (kvm_ioctl(fd_.get(), KVM_RUN, 0) < 0) {

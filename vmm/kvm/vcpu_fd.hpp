@@ -22,6 +22,9 @@ class VcpuFd {
     uint32_t id() const { return id_; }
     kvm_run* run_area() const { return static_cast<kvm_run*>(run_.get()); }
     size_t run_area_size() const { return run_.size(); }
+    // Page `page` of the run area (the coalesced ring's, say), or nullptr
+    // when the area is shorter.
+    void* run_area_page(size_t page) const;
 
     // KVM_RUN; returns false when interrupted (EINTR/EAGAIN), throws otherwise.
     bool run() const;

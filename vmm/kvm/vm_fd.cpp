@@ -34,6 +34,32 @@ std::vector<uint64_t> VmFd::get_dirty_log(uint32_t slot, uint64_t pages) const {
     return bits;
 }
 
+namespace {
+
+void coalesced_pio_zone(int vm_fd, unsigned long request, uint16_t port, uint32_t size) {
+    kvm_coalesced_mmio_zone zone{};
+    zone.addr = port;
+    zone.size = size;
+    zone.pio = 1;
+    if (kvm_ioctl(vm_fd, request, &zone) < 0) {
+        throw_errno(fmt::format("{} (port {:#x}+{})",
+                                request == KVM_REGISTER_COALESCED_MMIO
+                                    ? "KVM_REGISTER_COALESCED_MMIO"
+                                    : "KVM_UNREGISTER_COALESCED_MMIO",
+                                port, size));
+    }
+}
+
+}  // namespace
+
+void VmFd::register_coalesced_pio(uint16_t port, uint32_t size) const {
+    coalesced_pio_zone(fd_.get(), KVM_REGISTER_COALESCED_MMIO, port, size);
+}
+
+void VmFd::unregister_coalesced_pio(uint16_t port, uint32_t size) const {
+    coalesced_pio_zone(fd_.get(), KVM_UNREGISTER_COALESCED_MMIO, port, size);
+}
+
 void VmFd::set_tss_address(uint64_t address) const {
     if (kvm_ioctl(fd_.get(), KVM_SET_TSS_ADDR, address) < 0) {
         throw_errno("KVM_SET_TSS_ADDR");

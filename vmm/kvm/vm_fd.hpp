@@ -34,6 +34,10 @@ class VmFd {
                             int event_fd) const;
     // Signalling `event_fd` raises interrupt line `gsi` inside KVM.
     void register_irqfd(int event_fd, uint32_t gsi) const;
+    // KVM_(UN)REGISTER_COALESCED_MMIO for ports: writes to [port, port +
+    // size) are queued in the coalesced ring instead of exiting.
+    void register_coalesced_pio(uint16_t port, uint32_t size) const;
+    void unregister_coalesced_pio(uint16_t port, uint32_t size) const;
 
     // State of the in-kernel devices, for pause/resume and snapshots.
     // `chip`: KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE or KVM_IRQCHIP_IOAPIC.

@@ -61,6 +61,13 @@ const std::initializer_list<Ioctl> kVmIoctls = {
     VMM_IOCTL(KVM_SET_CLOCK), VMM_IOCTL(KVM_GET_DIRTY_LOG),
 };
 
+// The serial port's coalesced THR writes turned on and off as the guest
+// enables and disables its THRE interrupt (vCPU threads), or restores it.
+const std::initializer_list<Ioctl> kCoalescedPioIoctls = {
+    VMM_IOCTL(KVM_REGISTER_COALESCED_MMIO),
+    VMM_IOCTL(KVM_UNREGISTER_COALESCED_MMIO),
+};
+
 // A device activated by the driver (on the vCPU thread that wrote the
 // status) or reset sets its tap's offloads.
 const std::initializer_list<Ioctl> kTapIoctls = {
@@ -201,6 +208,7 @@ ThreadFilter vmm_thread_filter() {
                   });
     allow_ioctls(filter, kVcpuStateIoctls);
     allow_ioctls(filter, kVmIoctls);
+    allow_ioctls(filter, kCoalescedPioIoctls);
     allow_ioctls(filter, kTapIoctls);
     allow_ioctls(filter, kTerminalIoctls);
     return filter;
@@ -218,6 +226,7 @@ ThreadFilter vcpu_thread_filter() {
     filter.rules.push_back(SyscallRule{"ioctl", {run}, "KVM_RUN"});
     allow_ioctls(filter, kVcpuStateIoctls);
     allow_ioctls(filter, {Ioctl{KVM_IRQ_LINE, "KVM_IRQ_LINE"}});
+    allow_ioctls(filter, kCoalescedPioIoctls);
     allow_ioctls(filter, kTapIoctls);
     return filter;
 }
