@@ -2,13 +2,19 @@
 // regular file (ZERO_RANGE), tmpfs (no ZERO_RANGE: holes), and the zero
 // writes that remain when neither works (forced with assume_zero_method).
 // Each checks that exactly the range reads back as zeros and the size stays.
+// And the image's lock: a moment's conflict is waited out, a lasting one refused.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "devices/virtio/block/block_device.hpp"
 #include "test_helpers.hpp"
@@ -89,6 +95,34 @@ struct BlkHeader {
 };
 
 }  // namespace
+
+TEST_CASE("disk image: a lock released within the retry window is taken, one kept is refused",
+          "[block][disk_image]") {
+    TempFile file(Bytes(4096, 0));
+    auto hold = [&] {
+        int fd = ::open(file.path().c_str(), O_RDWR | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        struct flock lock {};
+        lock.l_type = F_WRLCK;
+        lock.l_whence = SEEK_SET;
+        REQUIRE(::fcntl(fd, F_OFD_SETLK, &lock) == 0);
+        return fd;
+    };
+    // Like io_uring's workers dropping a closed image a moment late.
+    int held = hold();
+    std::thread releaser([held] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        ::close(held);
+    });
+    CHECK_NOTHROW(DiskImage(file.path(), false));
+    releaser.join();
+    held = hold();
+    auto start = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH(DiskImage(file.path(), true),
+                      Catch::Contains("is locked by another process"));
+    CHECK(std::chrono::steady_clock::now() - start >= DiskImage::kLockRetryLimit);
+    ::close(held);
+}
 
 TEST_CASE("disk image: a named pipe is refused at once", "[block][disk_image]") {
     test::TempFifo fifo;

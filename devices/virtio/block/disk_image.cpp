@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "vmm/base/error.hpp"
 #include "vmm/base/input_file.hpp"
@@ -117,14 +119,22 @@ DiskImage::DiskImage(const std::string& path, bool read_only) : path_(path), rea
     struct flock lock {};
     lock.l_type = read_only ? F_RDLCK : F_WRLCK;
     lock.l_whence = SEEK_SET;
-    if (::fcntl(fd, F_OFD_SETLK, &lock) < 0) {
-        if (errno == EAGAIN || errno == EACCES) {
+    // A conflict is retried for a moment: the lock lives as long as the open
+    // file, and io_uring's workers drop their references to a closed image
+    // only after its last completion was seen, so a drive reopened at once
+    // (or a VMM restarted on the same image) finds it still held.
+    auto deadline = std::chrono::steady_clock::now() + kLockRetryLimit;
+    while (::fcntl(fd, F_OFD_SETLK, &lock) < 0) {
+        if (errno != EAGAIN && errno != EACCES) {
+            throw_errno(fmt::format("cannot lock disk image '{}'", path));
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
             throw Error(
                 fmt::format("disk image '{}' is locked by another process (is another VMM "
                             "using it?)",
                             path));
         }
-        throw_errno(fmt::format("cannot lock disk image '{}'", path));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
 }
 

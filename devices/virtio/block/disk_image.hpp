@@ -7,6 +7,7 @@
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,6 +26,8 @@ class DiskImage {
     // device. A size that is not a multiple of
     // 512 is rounded down: the partial last sector is not visible.
     DiskImage(const std::string& path, bool read_only);
+    // How long a lock held elsewhere is waited for before "locked".
+    static constexpr std::chrono::milliseconds kLockRetryLimit{200};
 
     const std::string& path() const { return path_; }
     bool read_only() const { return read_only_; }
