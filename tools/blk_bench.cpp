@@ -8,7 +8,11 @@
 // as the device's own limit.
 //
 //   blk_bench IMAGE ENGINE(sync|uring) OP(read|write) PATTERN(seq|rand) BLOCK_BYTES SECONDS
-// Prints one JSON object per run on stdout.
+//             [LIMIT_BYTES_PER_S]
+// Prints one JSON object per run on stdout. With a limit, only the device
+// runs, behind a bandwidth rate limiter of that rate (a bucket of a tenth of
+// it refilled every 100 ms, as Firecracker's users configure them), and the
+// driver also waits on the limiter's timer, as the VMM's event loop does.
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
@@ -43,6 +47,7 @@ struct Options {
     std::string image, engine, op, pattern;
     uint64_t block = 4096;
     double seconds = 2;
+    uint64_t limit = 0;  // bytes per second; 0: no rate limiter
 };
 
 class Interrupt : public vmm::VirtioInterrupt {
@@ -83,9 +88,14 @@ Result run_vmm(const Options& o) {
     auto memory = vmm::GuestMemory::create({{GuestAddress(0), kData + kDepth * o.block}});
     auto image = std::make_unique<vmm::DiskImage>(o.image, false);
     uint64_t image_bytes = image->sectors() * vmm::kSectorSize;
+    vmm::RateLimiterConfig limit;
+    if (o.limit > 0) {
+        limit.bandwidth = {o.limit / 10, 0, 100};
+    }
     vmm::BlockDevice device(
         std::move(image), "bench",
-        o.engine == "sync" ? vmm::BlockDevice::Engine::Sync : vmm::BlockDevice::Engine::Uring);
+        o.engine == "sync" ? vmm::BlockDevice::Engine::Sync : vmm::BlockDevice::Engine::Uring,
+        limit);
     vmm::Queue queue(kQueueSize);
     queue.set_size(kQueueSize);
     queue.set_desc_table(GuestAddress(kDesc));
@@ -126,13 +136,25 @@ Result run_vmm(const Options& o) {
     auto end = start + std::chrono::duration<double>(o.seconds);
     while (Clock::now() < end) {
         device.process_queue(0);
-        int fd = device.backend_count() > 0 ? device.backend_fd(0) : -1;
-        // Wait only for what is still in flight: page-cache hits complete
-        // inside the submit call and were handed back already.
-        if (fd >= 0 && device.in_flight() > 0) {
-            pollfd p{fd, POLLIN, 0};
-            ::poll(&p, 1, 100);
-            device.process_backend(0);
+        // Wait for what the device waits on: completions still in flight
+        // (page-cache hits complete inside the submit call and were handed
+        // back already) and a throttling limiter's timer.
+        std::vector<pollfd> waits;
+        std::vector<size_t> backends;
+        for (size_t b = 0; b < device.backend_count(); ++b) {
+            bool limiter = b + 1 == device.backend_count();  // the last one (block_device.hpp)
+            bool wanted = limiter ? device.backend_interest(b).readable : device.in_flight() > 0;
+            if (wanted) {
+                waits.push_back({device.backend_fd(b), POLLIN, 0});
+                backends.push_back(b);
+            }
+        }
+        if (!waits.empty() && ::poll(waits.data(), waits.size(), 100) > 0) {
+            for (size_t i = 0; i < waits.size(); ++i) {
+                if (waits[i].revents != 0) {
+                    device.process_backend(backends[i]);
+                }
+            }
         }
         uint16_t used_idx = memory.read_obj<uint16_t>(GuestAddress(kUsed + 2));
         for (; used_seen != used_idx; ++used_seen) {
@@ -232,13 +254,19 @@ void print(const char* side, const Options& o, const Result& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 7) {
+    if (argc != 7 && argc != 8) {
         std::fprintf(stderr,
-                     "usage: blk_bench IMAGE sync|uring read|write seq|rand BLOCK SECONDS\n");
+                     "usage: blk_bench IMAGE sync|uring read|write seq|rand BLOCK SECONDS "
+                     "[LIMIT_BYTES_PER_S]\n");
         return 2;
     }
     Options o{argv[1], argv[2], argv[3], argv[4], std::stoull(argv[5]), std::stod(argv[6])};
     try {
+        if (argc == 8) {
+            o.limit = std::stoull(argv[7]);
+            print("vmm_limited", o, run_vmm(o));
+            return 0;
+        }
         print("vmm", o, run_vmm(o));
         print("host", o, *run_host(o, false));
         if (auto direct = run_host(o, true))

@@ -10,8 +10,11 @@
 // Each run is next to the same traffic without the device: writev of the
 // same frames straight to the tap, or read(2) from it into one buffer.
 //
-//   net_bench TAP tx|rx FRAME_BYTES SECONDS
-// Prints one JSON object per side ("vmm", "direct") on stdout.
+//   net_bench TAP tx|rx FRAME_BYTES SECONDS [TX_LIMIT_BYTES_PER_S]
+// Prints one JSON object per side ("vmm", "direct") on stdout. With a limit
+// (tx only), only the device runs, behind a transmit rate limiter of that
+// rate (a bucket of a tenth of it refilled every 100 ms), and the driver
+// also waits on the limiter's timer, as the VMM's event loop does.
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
@@ -159,10 +162,14 @@ uint64_t features() {
            (1ull << vmm::VIRTIO_NET_F_GUEST_CSUM) | (1ull << vmm::VIRTIO_NET_F_GUEST_TSO4);
 }
 
-Result tx_vmm(const std::string& tap_name, size_t frame_bytes, double seconds) {
+Result tx_vmm(const std::string& tap_name, size_t frame_bytes, double seconds, uint64_t limit = 0) {
     Driver d;
+    vmm::RateLimiterConfig tx_limit;
+    if (limit > 0) {
+        tx_limit.bandwidth = {limit / 10, 0, 100};
+    }
     vmm::NetDevice device(vmm::Tap::open(tap_name), vmm::MacAddress::parse("02:00:00:00:00:01"),
-                          "bench");
+                          "bench", std::nullopt, {}, tx_limit);
     Interrupt irq;
     device.activate(d.memory, features(), d.queues, irq);
     auto frame = make_frame(frame_bytes);
@@ -183,6 +190,12 @@ Result tx_vmm(const std::string& tap_name, size_t frame_bytes, double seconds) {
             pollfd p{device.backend_fd(0), POLLOUT, 0};
             ::poll(&p, 1, 10);
             device.process_backend(0);
+        }
+        constexpr size_t kLimiter = vmm::NetDevice::kTxLimiterBackend;
+        if (device.backend_interest(kLimiter).readable) {
+            pollfd p{device.backend_fd(kLimiter), POLLIN, 0};
+            ::poll(&p, 1, 100);
+            device.process_backend(kLimiter);
         }
         d.reap(1, [&](uint16_t head, uint32_t) { d.publish(1, head); });
     }
@@ -315,8 +328,9 @@ void print(const char* side, const char* dir, size_t frame_bytes, const Result& 
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 5) {
-        std::fprintf(stderr, "usage: net_bench TAP tx|rx FRAME_BYTES SECONDS\n");
+    if (argc != 5 && !(argc == 6 && std::string(argv[2]) == "tx")) {
+        std::fprintf(stderr,
+                     "usage: net_bench TAP tx|rx FRAME_BYTES SECONDS [TX_LIMIT_BYTES_PER_S]\n");
         return 2;
     }
     std::string tap = argv[1], dir = argv[2];
@@ -327,7 +341,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        if (dir == "tx") {
+        if (argc == 6) {
+            print("vmm_limited", "tx", frame, tx_vmm(tap, frame, seconds, std::stoull(argv[5])));
+        } else if (dir == "tx") {
             print("vmm", "tx", frame, tx_vmm(tap, frame, seconds));
             print("direct", "tx", frame, tx_direct(tap, frame, seconds));
         } else {

@@ -49,6 +49,13 @@ class MmioTransport : public BusDevice, private VirtioInterrupt {
     // The device's counters plus the transport's own (violations seen).
     VirtioDevice::Metrics metrics() const;
     const std::string& name() const { return name_; }
+    // Runs `action(device)` with the lock held: a live change from the API
+    // (a rate limiter's PATCH) while vCPUs may be in the registers.
+    template <typename Action>
+    void with_device(Action&& action) {
+        std::lock_guard lock(mutex_);
+        action(*device_);
+    }
 
     // Snapshots, with the VM paused (no vCPU or I/O thread in here).
     // save_state() first has the device finish its requests in flight

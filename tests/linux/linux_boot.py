@@ -26,6 +26,9 @@ shell command given as vmm.run=BASE64 and ends the VMM with its exit status.
   reboot         `reboot -f` ends the VMM with status 0 (i8042 reset)
   poweroff       `poweroff -f` with --acpi ends the VMM with status 0
   config_file    a Firecracker-style --config-file: root drive, 2 vCPUs, entropy
+  rate_limits    a drive at 10 MiB/s (one-time burst at full speed, PATCHed to
+                 20 MiB/s while running) and a net interface at 20 Mbit/s each
+                 way, as rates the guest measures, within 10%
   jailed         the jailer (next to the vmm) starts it with --api-sock in a
                  chroot as an unprivileged uid; kernel and initramfs are placed
                  in the jail, the API configures and boots them; a drive on
@@ -35,6 +38,7 @@ Kernel and images come from $VMM_TEST_KERNEL_DIR and $VMM_TEST_ROOTFS_DIR
 (tools/test sets them).
 """
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -180,6 +184,26 @@ class Scenario:
         shutil.copyfile(os.path.join(self.rootfs_dir, "rootfs.ext4"), image)
         return image
 
+    @contextlib.contextmanager
+    def net_peer(self, payload):
+        """A network namespace with tap0 and net_peer.py serving `payload`
+        there: yields (namespace, peer process), kills the peer after."""
+        with NetNamespace() as ns:
+            peer = subprocess.Popen(ns.wrap([sys.executable, os.path.join(HERE, "net_peer.py"),
+                                             self.workdir, payload]))
+            try:
+                # Python starts slowly in the nested tier, slower still next
+                # to a parallel test: wait for the peer's sockets, not a guess.
+                wait_for(lambda: os.path.exists(self.path("ready")) or peer.poll() is not None,
+                         120, "the host-side peer (net_peer.py)")
+                if peer.poll() is not None:
+                    raise Failure(f"net_peer.py exited with status {peer.returncode} before it "
+                                  "was ready")
+                yield ns, peer
+            finally:
+                peer.kill()
+                peer.wait()
+
     # ---- scenarios ----
 
     def smoke(self, kernel=None):
@@ -312,37 +336,25 @@ class Scenario:
                   "echo FEATURES $(cat /sys/class/net/eth0/device/features)")
         cmdline = (f"{CMDLINE} ip={guest}::{host}:255.255.255.0:vmmguest:eth0:off "
                    f"netconsole=6665@{guest}/eth0,6666@{host}/")
-        with NetNamespace() as ns:
-            peer = subprocess.Popen(ns.wrap([sys.executable, os.path.join(HERE, "net_peer.py"),
-                                             self.workdir, payload]))
-            try:
-                # Python starts slowly in the nested tier, slower still next
-                # to a parallel test: wait for the peer's sockets, not a guess.
-                wait_for(lambda: os.path.exists(self.path("ready")) or peer.poll() is not None,
-                         120, "the host-side peer (net_peer.py)")
-                if peer.poll() is not None:
-                    raise Failure(f"net_peer.py exited with status {peer.returncode} before it was ready")
-                command = ns.wrap(self.base("--initrd", self.initrd(), "--cmdline",
-                                            f"{cmdline} vmm.run={b64(script)}",
-                                            "--net", f"tap=tap0,mac={mac}"))
-                run = Run(command)
-                # The peer hashes the upload on a thread of its own, which in
-                # the nested tier can still be busy after the VMM exited.
-                upload = self.path("upload.sha256")
-                deadline = time.monotonic() + 60
-                while not os.path.exists(upload) and peer.poll() is None and \
-                        time.monotonic() < deadline:
-                    time.sleep(0.1)
-            finally:
-                peer.kill()
-                peer.wait()
+        with self.net_peer(payload) as (ns, peer):
+            command = ns.wrap(self.base("--initrd", self.initrd(), "--cmdline",
+                                        f"{cmdline} vmm.run={b64(script)}",
+                                        "--net", f"tap=tap0,mac={mac}"))
+            run = Run(command)
+            # The peer hashes the upload on a thread of its own, which in
+            # the nested tier can still be busy after the VMM exited.
+            upload = self.path("upload.sha256")
+            deadline = time.monotonic() + 60
+            while not os.path.exists(upload) and peer.poll() is None and \
+                    time.monotonic() < deadline:
+                time.sleep(0.1)
         run.expect(rf"device=eth0, hwaddr={mac}, ipaddr={re.escape(guest)}",
                    "eth0 has the VMM's MAC and the static address")
         run.expect(r"^NET-PING-OK\s*$", "the guest pinged the host")
         up = run.expect(r"^UP-SHA ([0-9a-f]{64})", "the guest hashed its upload").group(1)
         if not os.path.exists(self.path("upload.sha256")):
             raise Failure("guest-to-host TCP: the host saw no complete upload\n" + run.tail())
-        got, received = open(self.path("upload.sha256")).read().split()
+        got, received, _ = open(self.path("upload.sha256")).read().split()
         if got != up:
             raise Failure(f"guest-to-host TCP: the host received different data ({received} "
                           f"bytes of {128 * 64 * 1024})\n" + run.tail())
@@ -507,6 +519,118 @@ class Scenario:
         run.healthy_userspace()
 
 
+    def rate_limits(self):
+        """Token buckets as the guest sees them: a drive at 10 MiB/s with a
+        16 MiB one-time burst, raised to 20 MiB/s by PATCH while running; a
+        net interface at 20 Mbit/s each way. Rates within 10%."""
+        sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+        from api_client import call as api_call, wait_for_socket
+        why = NetNamespace.available()
+        if why:
+            raise Failure(f"network namespaces unavailable: {why}")
+        mib = 1 << 20
+        scratch = self.path("scratch.img")
+        with open(scratch, "wb") as f:
+            f.truncate(128 * mib)
+        payload = self.path("payload.bin")
+        net_bytes = 12_500_000  # 5 s at 20 Mbit/s
+        with open(payload, "wb") as f:
+            f.write(os.urandom(net_bytes))
+        guest, host = "10.0.2.15", "10.0.2.1"
+        # dd of whole 512 KiB requests with O_DIRECT: no page cache, no
+        # readahead, each region read once. Times from /proc/uptime.
+        script = (
+            "up() { cut -d' ' -f1 /proc/uptime; }; "
+            "rd() { s=$(up); dd if=/dev/vda of=/dev/null bs=512k skip=$1 count=$2 "
+            "iflag=direct 2>/dev/null; r=$?; echo \"$3 $s $(up) $r\"; }; "
+            "rd 0 32 BLK-BURST; rd 32 100 BLK-LIMITED; "
+            "echo BLK-PATCH-ME; read line; rd 132 100 BLK-PATCHED; "
+            f"s=$(up); n=$(nc {host} 5002 | wc -c); echo \"NET-RX $s $(up) $n\"; "
+            # The host says when the upload arrived: nc's close does not wait.
+            f"dd if=/dev/zero bs=50000 count=250 2>/dev/null | nc {host} 5001; "
+            "echo NET-TX-SENT; read line")
+        bandwidth = {"size": mib, "one_time_burst": 16 * mib, "refill_time": 100}
+        net_limit = {"bandwidth": {"size": 250_000, "refill_time": 100}}  # 20 Mbit/s
+        document = {
+            "boot-source": {"kernel_image_path": self.vmlinux(), "initrd_path": self.initrd(),
+                            "boot_args": f"{CMDLINE} ip={guest}::{host}:255.255.255.0:vmmguest:"
+                                         f"eth0:off vmm.run={b64(script)}"},
+            "drives": [{"drive_id": "limited", "path_on_host": scratch, "is_root_device": False,
+                        "rate_limiter": {"bandwidth": bandwidth}}],
+            "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0",
+                                    "guest_mac": "06:00:0a:00:02:0f",
+                                    "rx_rate_limiter": net_limit, "tx_rate_limiter": net_limit}],
+            "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
+        }
+        config = self.path("vm-config.json")
+        with open(config, "w") as f:
+            json.dump(document, f)
+        sock = self.path("api.sock")
+        events = {}
+
+        def drive(proc):
+            if not wait_for_socket(sock, 60):
+                raise Failure("the API socket did not appear")
+            wait_for(lambda: b"BLK-PATCH-ME" in b"".join(lines), 180, "the guest's first reads")
+            faster = {"drive_id": "limited",
+                      "rate_limiter": {"bandwidth": {"size": 2 * mib, "refill_time": 100}}}
+            events["patch"] = api_call(sock, "PATCH", "/drives/limited", faster)[0]
+            events["config"] = api_call(sock, "GET", "/vm/config")[1]
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+            wait_for(lambda: os.path.exists(self.path("upload.sha256")), 180,
+                     "the guest's upload at the host-side peer")
+            proc.stdin.write(b"end\n")
+            proc.stdin.flush()
+
+        lines = []
+        with self.net_peer(payload) as (ns, _):
+            run = Run(ns.wrap([self.vmm, "--config-file", config, "--api-sock", sock, "-v"]),
+                      stdin=drive, on_line=lambda line, proc: lines.append(line.encode()))
+        if events.get("patch") != 204:
+            raise Failure(f"PATCH /drives/limited answered {events.get('patch')}\n" + run.tail())
+        shown = json.loads(events["config"])["drives"][0].get("rate_limiter", {})
+        if shown.get("bandwidth", {}).get("size") != 2 * mib:
+            raise Failure(f"GET /vm/config after the PATCH shows {shown}")
+        print("ok: PATCH /drives/limited answered 204 and GET /vm/config shows the new bucket")
+
+        def seconds(name):
+            m = run.expect(rf"^{name} ([0-9.]+) ([0-9.]+) (\d+)\s*$", f"the guest timed {name}")
+            return float(m.group(2)) - float(m.group(1)), int(m.group(3))
+
+        def check_rate(what, amount, took, limit, unit):
+            rate = amount / took
+            print(f"{what}: {amount} {unit} in {took:.2f} s = {rate:.2f} {unit}/s "
+                  f"(limit {limit})")
+            if not 0.9 * limit <= rate <= 1.1 * limit:
+                raise Failure(f"{what}: {rate:.2f} {unit}/s is not within 10% of {limit}\n" +
+                              run.tail())
+            print(f"ok: {what} within 10% of the limit")
+
+        burst, status = seconds("BLK-BURST")
+        if status != 0:
+            raise Failure(f"dd failed ({status})\n" + run.tail())
+        # 16 MiB at the 10 MiB/s limit would take 1.5 s after the full bucket.
+        if burst >= 0.75:
+            raise Failure(f"16 MiB inside the one-time burst took {burst:.2f} s")
+        print(f"ok: the one-time burst went at full speed (16 MiB in {burst:.2f} s)")
+        check_rate("drive at 10 MiB/s", 50, seconds("BLK-LIMITED")[0], 10, "MiB")
+        check_rate("drive PATCHed to 20 MiB/s", 50, seconds("BLK-PATCHED")[0], 20, "MiB")
+        took, received = seconds("NET-RX")
+        if received != net_bytes:
+            raise Failure(f"the guest received {received} of {net_bytes} bytes\n" + run.tail())
+        check_rate("host to guest at 20 Mbit/s", net_bytes * 8 / 1e6, took, 20, "Mbit")
+        run.expect(r"^NET-TX-SENT", "the guest sent its upload")
+        _, sent, tx_took = open(self.path("upload.sha256")).read().split()
+        if int(sent) != 12_500_000:
+            raise Failure(f"the peer received {sent} of 12500000 bytes")
+        check_rate("guest to host at 20 Mbit/s", int(sent) * 8 / 1e6, float(tx_took), 20, "Mbit")
+        run.expect(r"vmm: virtio-blk limited: .*rate_limiter_throttled=[1-9]",
+                   "the VMM counted the drive's throttling")
+        run.expect(r"vmm: virtio-net eth0: .*rx_rate_limiter_throttled=[1-9]\d* "
+                   r"tx_rate_limiter_throttled=[1-9]", "the VMM counted the interface's throttling")
+        run.healthy_userspace()
+
     def jailed(self):
         sys.path.insert(0, os.path.join(HERE, "..", "integration"))
         from api_client import call as api_call, wait_for_socket
@@ -597,7 +721,7 @@ def sha256(path):
 
 SCENARIOS = ["smoke", "bzimage", "rootfs_rw", "rootfs_ro", "drives", "net", "hvc", "smp1",
              "smp2", "smp4", "smp8", "pause_resume", "reboot", "poweroff", "config_file",
-             "jailed"]
+             "jailed", "rate_limits"]
 
 
 def main(scenario_class=None, scenarios=None, script="linux_boot.py"):

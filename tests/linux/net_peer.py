@@ -5,7 +5,8 @@
 
 Appends every UDP datagram to port 6666 (the guest kernel's netconsole) to
 OUTDIR/netconsole.log; writes the SHA-256 of everything a client sends to TCP
-port 5001, and its byte count, to OUTDIR/upload.sha256; sends PAYLOAD to
+port 5001, its byte count and the seconds from its first byte to its last, to
+OUTDIR/upload.sha256; sends PAYLOAD to
 every client of TCP port 5002. Runs until killed.
 """
 import hashlib
@@ -14,6 +15,7 @@ import selectors
 import socket
 import sys
 import threading
+import time
 
 
 def udp_log(outdir):
@@ -43,17 +45,21 @@ def main():
     def upload(conn):
         digest = hashlib.sha256()
         received = 0
+        first = last = None
         while True:
             data = conn.recv(65536)
             if not data:
                 break
+            last = time.monotonic()
+            first = first or last
             digest.update(data)
             received += len(data)
         conn.close()
         # Renamed into place: the test reads it whole or not at all.
         path = os.path.join(outdir, "upload.sha256")
         with open(path + ".tmp", "w") as out:
-            out.write(f"{digest.hexdigest()} {received}\n")
+            seconds = (last - first) if first else 0
+            out.write(f"{digest.hexdigest()} {received} {seconds:.3f}\n")
         os.rename(path + ".tmp", path)
 
     def download(conn):

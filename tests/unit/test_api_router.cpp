@@ -67,6 +67,19 @@ struct FakeVmm : vmm::api::VmmControl {
     }
     void check_tap(const std::string& name) override { calls.push_back("check-tap " + name); }
     void flush_metrics() override { calls.push_back("flush"); }
+    void update_drive_rate_limiter(const std::string& id,
+                                   const vmm::RateLimiterUpdate& update) override {
+        calls.push_back(
+            fmt::format("drive-limit {} bw={} ops={}", id,
+                        update.bandwidth ? int64_t(update.bandwidth->size) : int64_t(-1),
+                        update.ops ? int64_t(update.ops->size) : int64_t(-1)));
+    }
+    void update_net_rate_limiters(const std::string& id, const vmm::RateLimiterUpdate& rx,
+                                  const vmm::RateLimiterUpdate& tx) override {
+        calls.push_back(fmt::format("net-limit {} rx-bw={} tx-ops={}", id,
+                                    rx.bandwidth ? int64_t(rx.bandwidth->size) : int64_t(-1),
+                                    tx.ops ? int64_t(tx.ops->size) : int64_t(-1)));
+    }
     void configure_logger(const vmm::LoggerConfig& logger) override {
         calls.push_back("logger");
         services_.logger = logger;
@@ -201,17 +214,86 @@ TEST_CASE("drives: the root drive goes first, a second root is refused, ids matc
     CHECK(config["drives"][1]["io_engine"] == "Async");
 }
 
-TEST_CASE("rate limiters: a real limit is refused, an empty one accepted", "[api]") {
+TEST_CASE("rate limiters: drives and interfaces keep them, GET /vm/config shows them", "[api]") {
     Api api;
     json drive{{"drive_id", "d"},
                {"is_root_device", false},
                {"path_on_host", existing_file()},
                {"is_read_only", true}};
-    drive["rate_limiter"] = {{"bandwidth", {{"size", 0}, {"refill_time", 100}}}};
-    CHECK(api.call("PUT", "/drives/d", drive).status == 204);
-    drive["rate_limiter"] = {{"ops", {{"size", 10}, {"refill_time", 100}}}};
-    CHECK_THAT(api.fault(api.call("PUT", "/drives/d", drive)),
-               Contains("rate limiters are not supported"));
+    drive["rate_limiter"] = {
+        {"bandwidth", {{"size", 1048576}, {"one_time_burst", 4096}, {"refill_time", 100}}},
+        {"ops", {{"size", 0}, {"refill_time", 100}}}};  // size 0: no limit
+    REQUIRE(api.call("PUT", "/drives/d", drive).status == 204);
+    const vmm::DriveConfig& stored = api.vmm.config().drives.at(0);
+    CHECK(stored.rate_limiter.bandwidth == vmm::TokenBucketConfig{1048576, 4096, 100});
+    CHECK_FALSE(stored.rate_limiter.ops.limits());
+    json net{{"iface_id", "eth0"},
+             {"host_dev_name", "tap0"},
+             {"tx_rate_limiter", {{"ops", {{"size", 100}, {"refill_time", 1000}}}}}};
+    REQUIRE(api.call("PUT", "/network-interfaces/eth0", net).status == 204);
+    CHECK(api.vmm.config().nets.at(0).tx_rate_limiter.ops == vmm::TokenBucketConfig{100, 0, 1000});
+    CHECK_FALSE(api.vmm.config().nets.at(0).rx_rate_limiter.limits());
+    json config = json::parse(api.get("/vm/config").body);
+    CHECK(config["drives"][0]["rate_limiter"] ==
+          json{{"bandwidth", {{"size", 1048576}, {"one_time_burst", 4096}, {"refill_time", 100}}}});
+    CHECK(config["network-interfaces"][0]["tx_rate_limiter"]["ops"]["size"] == 100);
+    CHECK_FALSE(config["network-interfaces"][0].contains("rx_rate_limiter"));
+}
+
+TEST_CASE("rate limiters: bad buckets are refused naming the field", "[api]") {
+    Api api;
+    json drive{{"drive_id", "d"}, {"is_root_device", false}, {"path_on_host", existing_file()}};
+    auto refused = [&](json limiter) {
+        drive["rate_limiter"] = std::move(limiter);
+        return api.fault(api.call("PUT", "/drives/d", drive));
+    };
+    using Catch::Matchers::Contains;
+    CHECK_THAT(refused({{"bandwidth", {{"size", -1}, {"refill_time", 100}}}}),
+               Contains("drive d: rate_limiter") && Contains("`size`"));
+    CHECK_THAT(refused({{"ops", {{"size", 10}}}}), Contains("missing field `refill_time`"));
+    CHECK_THAT(refused({{"ops", {{"size", 10}, {"refill_time", 100}, {"burst", 1}}}}),
+               Contains("unknown field `burst`"));
+    CHECK_THAT(refused({{"bandwidth", {{"size", 10}, {"refill_time", 1e30}}}}),
+               Contains("`refill_time`"));
+    CHECK_THAT(refused({{"bandwidth", {{"size", 18446744073709551615ull}, {"refill_time", 1}}}}),
+               Contains("`size`"));
+    CHECK_THAT(refused({{"iops", {}}}), Contains("unknown field `iops`"));
+    CHECK(api.vmm.config().drives.empty());
+    json net{{"iface_id", "eth0"},
+             {"host_dev_name", "tap0"},
+             {"rx_rate_limiter", {{"bandwidth", {{"size", 1}, {"refill_time", -5}}}}}};
+    CHECK_THAT(api.fault(api.call("PUT", "/network-interfaces/eth0", net)),
+               Contains("network interface eth0: rx_rate_limiter") && Contains("`refill_time`"));
+    // Devices without a limiter still refuse a real limit.
+    CHECK_THAT(
+        api.fault(api.call("PUT", "/entropy",
+                           {{"rate_limiter", {{"ops", {{"size", 10}, {"refill_time", 100}}}}}})),
+        Contains("not supported on this device"));
+}
+
+TEST_CASE("rate limiters: PATCH after boot reaches the running device", "[api]") {
+    Api api;
+    json drive{{"drive_id", "d"}, {"is_root_device", false}, {"path_on_host", existing_file()}};
+    REQUIRE(api.call("PUT", "/drives/d", drive).status == 204);
+    REQUIRE(api.call("PUT", "/network-interfaces/eth0",
+                     {{"iface_id", "eth0"}, {"host_dev_name", "tap0"}})
+                .status == 204);
+    json patch{{"drive_id", "d"},
+               {"rate_limiter", {{"bandwidth", {{"size", 5000}, {"refill_time", 10}}}}}};
+    CHECK_THAT(api.fault(api.call("PATCH", "/drives/d", patch)), Contains("before"));
+    api.boot();
+    CHECK(api.call("PATCH", "/drives/d", patch).status == 204);
+    CHECK(api.vmm.calls.back() == "drive-limit d bw=5000 ops=-1");
+    patch["drive_id"] = "nope";
+    CHECK_THAT(api.fault(api.call("PATCH", "/drives/nope", patch)), Contains("does not exist"));
+    json iface{{"iface_id", "eth0"},
+               {"rx_rate_limiter", {{"bandwidth", {{"size", 7}, {"refill_time", 10}}}}},
+               {"tx_rate_limiter", {{"ops", {{"size", 0}, {"refill_time", 0}}}}}};
+    CHECK(api.call("PATCH", "/network-interfaces/eth0", iface).status == 204);
+    CHECK(api.vmm.calls.back() == "net-limit eth0 rx-bw=7 tx-ops=0");
+    iface["iface_id"] = "eth1";
+    CHECK_THAT(api.fault(api.call("PATCH", "/network-interfaces/eth1", iface)),
+               Contains("does not exist"));
 }
 
 TEST_CASE("InstanceStart passes the configuration, then pre-boot requests are refused", "[api]") {

@@ -172,6 +172,10 @@ TEST_CASE("snapshot configuration: round trip, and bad values refused", "[snapsh
     config.drives.back().id = "rootfs";
     config.drives.back().path = "/images/root.ext4";
     config.drives.back().read_only = true;
+    config.drives.back().rate_limiter.bandwidth = {1 << 20, 4096, 100};
+    config.nets.push_back(NetConfig{});
+    config.nets.back().id = "eth0";
+    config.nets.back().tx_rate_limiter.ops = {100, 0, 1000};
     StateWriter out;
     write_config_state(out, config);
     std::vector<uint8_t> bytes = out.take();
@@ -185,6 +189,10 @@ TEST_CASE("snapshot configuration: round trip, and bad values refused", "[snapsh
     CHECK(back.drives[0].id == "rootfs");
     CHECK(back.drives[0].path == "/images/root.ext4");
     CHECK(back.drives[0].read_only);
+    CHECK(back.drives[0].rate_limiter == config.drives[0].rate_limiter);
+    REQUIRE(back.nets.size() == 1);
+    CHECK(back.nets[0].tx_rate_limiter.ops == TokenBucketConfig{100, 0, 1000});
+    CHECK_FALSE(back.nets[0].rx_rate_limiter.limits());
     for (size_t cut = 0; cut < bytes.size(); cut += 7) {
         StateReader truncated(std::span<const uint8_t>(bytes).first(cut), "configuration");
         CHECK_THROWS_AS(read_config_state(truncated), StateError);

@@ -223,6 +223,9 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
                     "drive {}: changing the backing file after boot is not supported yet",
                     drive.id));
             }
+            if (drive.rate_limiter) {
+                control_.update_drive_rate_limiter(drive.id, *drive.rate_limiter);
+            }
             return no_content();
         }
     }
@@ -239,13 +242,15 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
             return no_content();
         }
         if (patch) {
-            parse_partial_network_interface(json_body(), *id);
+            PartialNetworkInterface iface = parse_partial_network_interface(json_body(), *id);
             require_post_boot();
             bool known = std::any_of(control_.config().nets.begin(), control_.config().nets.end(),
                                      [&](const NetConfig& n) { return n.id == *id; });
             if (!known) {
                 throw Error(fmt::format("network interface {} does not exist", *id));
             }
+            control_.update_net_rate_limiters(iface.id, iface.rx_rate_limiter,
+                                              iface.tx_rate_limiter);
             return no_content();
         }
     }

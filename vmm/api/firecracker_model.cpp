@@ -17,38 +17,73 @@ using nlohmann::json;
 // Firecracker's field types: vcpu_count is a u8, mem_size_mib a usize.
 constexpr uint64_t kU8Max = 255;
 
-// A TokenBucket; true when it limits anything (size and refill_time both
-// non-zero: Firecracker treats a zero in either as "no limit").
-bool bucket_limits(const json& value) {
+// Firecracker's schema gives every TokenBucket field as a non-negative int64.
+constexpr uint64_t kBucketFieldMax = INT64_MAX;
+
+// A TokenBucket (size and refill_time required); zero in either means
+// "no limit", as in Firecracker.
+TokenBucketConfig parse_bucket(const json& value) {
     JsonObject bucket(value, "TokenBucket", {"size", "one_time_burst", "refill_time"});
-    uint64_t size = bucket.uint("size", 0, UINT64_MAX);
-    bucket.optional_uint("one_time_burst", 0, UINT64_MAX);
-    uint64_t refill = bucket.uint("refill_time", 0, UINT64_MAX);
-    return size > 0 && refill > 0;
+    TokenBucketConfig result;
+    result.size = bucket.uint("size", 0, kBucketFieldMax);
+    result.one_time_burst = bucket.optional_uint("one_time_burst", 0, kBucketFieldMax).value_or(0);
+    result.refill_time_ms = bucket.uint("refill_time", 0, kBucketFieldMax);
+    return result;
 }
 
-// A RateLimiter; true when one of its buckets limits anything.
-bool rate_limiter_limits(const json* value) {
-    if (value == nullptr) {
-        return false;
-    }
-    JsonObject limiter(*value, "RateLimiter", {"bandwidth", "ops"});
-    bool limits = false;
-    for (const char* name : {"bandwidth", "ops"}) {
-        if (const json* bucket = limiter.optional_value(name)) {
-            limits = bucket_limits(*bucket) || limits;
+// A RateLimiter's buckets, each only when given. `where` ("drive rootfs:
+// rate_limiter") prefixes a refusal so that it names the field.
+RateLimiterUpdate parse_rate_limiter_update(const json& value, std::string_view where) {
+    try {
+        JsonObject limiter(value, "RateLimiter", {"bandwidth", "ops"});
+        RateLimiterUpdate result;
+        if (const json* bucket = limiter.optional_value("bandwidth")) {
+            result.bandwidth = parse_bucket(*bucket);
         }
+        if (const json* bucket = limiter.optional_value("ops")) {
+            result.ops = parse_bucket(*bucket);
+        }
+        return result;
+    } catch (const Error& e) {
+        throw Error(fmt::format("{}: {}", where, e.what()));
     }
-    return limits;
 }
 
-void refuse_rate_limit(bool limits, std::string_view what) {
-    if (limits) {
+std::optional<RateLimiterUpdate> parse_optional_update(const JsonObject& object,
+                                                       std::string_view field,
+                                                       std::string_view owner) {
+    const json* value = object.optional_value(field);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    return parse_rate_limiter_update(*value, fmt::format("{}: {}", owner, field));
+}
+
+// A PUT's RateLimiter: buckets not given do not limit.
+RateLimiterConfig parse_rate_limiter(const JsonObject& object, std::string_view field,
+                                     std::string_view owner) {
+    RateLimiterConfig result;
+    if (std::optional<RateLimiterUpdate> update = parse_optional_update(object, field, owner)) {
+        result.bandwidth = update->bandwidth.value_or(TokenBucketConfig{});
+        result.ops = update->ops.value_or(TokenBucketConfig{});
+    }
+    return result;
+}
+
+// For devices without a limiter: a real limit would not be enforced.
+void refuse_rate_limit(const RateLimiterConfig& limit, std::string_view what) {
+    if (limit.limits()) {
         throw Error(fmt::format(
-            "{}: rate limiters are not supported yet, so this limit would not be enforced; "
-            "leave it out (or give buckets with size 0)",
+            "{}: rate limiters are not supported on this device, so this limit would not be "
+            "enforced; leave it out (or give buckets with size 0)",
             what));
     }
+}
+
+json render_bucket(const TokenBucketConfig& bucket) {
+    return {{"size", bucket.size},
+            {"one_time_burst", bucket.one_time_burst},
+            {"refill_time", bucket.refill_time_ms}};
 }
 
 void check_path_id(std::string_view path_id, const std::string& body_id) {
@@ -153,7 +188,8 @@ DriveConfig parse_drive(const json& body, std::string_view path_id) {
     result.cache_writeback = cache == "Writeback";
     result.read_only = drive.optional_bool("is_read_only").value_or(false);
     std::optional<std::string> path = drive.optional_string("path_on_host");
-    bool limits = rate_limiter_limits(drive.optional_value("rate_limiter"));
+    result.rate_limiter =
+        parse_rate_limiter(drive, "rate_limiter", fmt::format("drive {}", result.id));
     std::optional<std::string> engine = drive.optional_enum("io_engine", {"Sync", "Async"});
     std::optional<std::string> socket = drive.optional_string("socket");
     if (socket) {
@@ -164,7 +200,6 @@ DriveConfig parse_drive(const json& body, std::string_view path_id) {
         throw Error(
             fmt::format("drive {}: path_on_host is required for a virtio-block drive", result.id));
     }
-    refuse_rate_limit(limits, fmt::format("drive {}", result.id));
     result.path = *path;
     // Firecracker's default engine is Sync.
     result.io = engine == "Async" ? BlockEngineKind::Uring : BlockEngineKind::Sync;
@@ -199,8 +234,8 @@ PartialDrive parse_partial_drive(const json& body, std::string_view path_id) {
     result.id = drive.string("drive_id");
     check_path_id(path_id, result.id);
     result.path_on_host = drive.optional_string("path_on_host");
-    refuse_rate_limit(rate_limiter_limits(drive.optional_value("rate_limiter")),
-                      fmt::format("drive {}", result.id));
+    result.rate_limiter =
+        parse_optional_update(drive, "rate_limiter", fmt::format("drive {}", result.id));
     return result;
 }
 
@@ -215,8 +250,9 @@ NetConfig parse_network_interface(const json& body, std::string_view path_id) {
     result.tap_name = iface.string("host_dev_name");
     std::optional<std::string> mac = iface.optional_string("guest_mac");
     std::optional<uint64_t> mtu = iface.optional_uint("mtu", 68, 65535);
-    bool limits = rate_limiter_limits(iface.optional_value("rx_rate_limiter"));
-    limits = rate_limiter_limits(iface.optional_value("tx_rate_limiter")) || limits;
+    std::string owner = fmt::format("network interface {}", result.id);
+    result.rx_rate_limiter = parse_rate_limiter(iface, "rx_rate_limiter", owner);
+    result.tx_rate_limiter = parse_rate_limiter(iface, "tx_rate_limiter", owner);
     if (result.tap_name.empty() || result.tap_name.size() >= 16) {
         throw Error(
             fmt::format("network interface {}: host_dev_name '{}' is not a valid tap name "
@@ -233,7 +269,6 @@ NetConfig parse_network_interface(const json& body, std::string_view path_id) {
     if (mtu) {
         result.mtu = uint16_t(*mtu);
     }
-    refuse_rate_limit(limits, fmt::format("network interface {}", result.id));
     return result;
 }
 
@@ -260,14 +295,20 @@ void insert_network_interface(VmConfig& config, NetConfig net) {
     }
 }
 
-void parse_partial_network_interface(const json& body, std::string_view path_id) {
+PartialNetworkInterface parse_partial_network_interface(const json& body,
+                                                        std::string_view path_id) {
     validate_id(path_id);
     JsonObject iface(body, "PartialNetworkInterface",
                      {"iface_id", "rx_rate_limiter", "tx_rate_limiter"});
-    check_path_id(path_id, iface.string("iface_id"));
-    bool limits = rate_limiter_limits(iface.optional_value("rx_rate_limiter"));
-    limits = rate_limiter_limits(iface.optional_value("tx_rate_limiter")) || limits;
-    refuse_rate_limit(limits, fmt::format("network interface {}", path_id));
+    PartialNetworkInterface result;
+    result.id = iface.string("iface_id");
+    check_path_id(path_id, result.id);
+    std::string owner = fmt::format("network interface {}", result.id);
+    result.rx_rate_limiter =
+        parse_optional_update(iface, "rx_rate_limiter", owner).value_or(RateLimiterUpdate{});
+    result.tx_rate_limiter =
+        parse_optional_update(iface, "tx_rate_limiter", owner).value_or(RateLimiterUpdate{});
+    return result;
 }
 
 LoggerConfig parse_logger(const json& body) {
@@ -316,7 +357,7 @@ MetricsConfig parse_metrics(const json& body) {
 
 void apply_entropy(const json& body, VmConfig& config) {
     JsonObject entropy(body, "EntropyDevice", {"rate_limiter"});
-    refuse_rate_limit(rate_limiter_limits(entropy.optional_value("rate_limiter")),
+    refuse_rate_limit(parse_rate_limiter(entropy, "rate_limiter", "entropy device"),
                       "entropy device");
     config.rng = true;
 }
@@ -325,7 +366,9 @@ void apply_serial(const json& body, VmConfig& config) {
     JsonObject serial(body, "SerialDevice", {"serial_out_path", "rate_limiter"});
     std::optional<std::string> path = serial.optional_string("serial_out_path");
     const json* bucket = serial.optional_value("rate_limiter");
-    refuse_rate_limit(bucket != nullptr && bucket_limits(*bucket), "serial device");
+    if (bucket != nullptr && parse_bucket(*bucket).limits()) {
+        refuse_rate_limit(RateLimiterConfig{parse_bucket(*bucket), {}}, "serial device");
+    }
     if (path && path->empty()) {
         throw Error("serial_out_path is empty");
     }
@@ -436,6 +479,17 @@ json render_machine_config(const VmConfig& config) {
     };
 }
 
+json render_rate_limiter(const RateLimiterConfig& limit) {
+    json result = json::object();
+    if (limit.bandwidth.limits()) {
+        result["bandwidth"] = render_bucket(limit.bandwidth);
+    }
+    if (limit.ops.limits()) {
+        result["ops"] = render_bucket(limit.ops);
+    }
+    return result;
+}
+
 json render_vm_config(const VmConfig& config, const ServiceConfig& services) {
     json document = json::object();
     if (!config.kernel_path.empty()) {
@@ -464,6 +518,9 @@ json render_vm_config(const VmConfig& config, const ServiceConfig& services) {
         } else if (drive.io == BlockEngineKind::Uring) {
             d["io_engine"] = "Async";
         }
+        if (drive.rate_limiter.limits()) {
+            d["rate_limiter"] = render_rate_limiter(drive.rate_limiter);
+        }
         drives.push_back(d);
     }
     document["drives"] = drives;
@@ -475,6 +532,12 @@ json render_vm_config(const VmConfig& config, const ServiceConfig& services) {
         }
         if (net.mtu) {
             n["mtu"] = *net.mtu;
+        }
+        if (net.rx_rate_limiter.limits()) {
+            n["rx_rate_limiter"] = render_rate_limiter(net.rx_rate_limiter);
+        }
+        if (net.tx_rate_limiter.limits()) {
+            n["tx_rate_limiter"] = render_rate_limiter(net.tx_rate_limiter);
         }
         nets.push_back(n);
     }

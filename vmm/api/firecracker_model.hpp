@@ -42,10 +42,11 @@ DriveConfig parse_drive(const nlohmann::json& body, std::string_view path_id);
 // (/dev/vda). Throws Error on a second root drive.
 void insert_drive(VmConfig& config, DriveConfig drive);
 
-// Both refuse a rate limiter with a real limit (none is enforced yet).
+// PATCH bodies: what changes on a running device.
 struct PartialDrive {
     std::string id;
     std::optional<std::string> path_on_host;
+    std::optional<RateLimiterUpdate> rate_limiter;
 };
 PartialDrive parse_partial_drive(const nlohmann::json& body, std::string_view path_id);
 
@@ -53,7 +54,15 @@ NetConfig parse_network_interface(const nlohmann::json& body, std::string_view p
 // Adds the interface or replaces the one with its id; throws Error when its
 // MAC or tap is already used by another interface.
 void insert_network_interface(VmConfig& config, NetConfig net);
-void parse_partial_network_interface(const nlohmann::json& body, std::string_view path_id);
+struct PartialNetworkInterface {
+    std::string id;
+    RateLimiterUpdate rx_rate_limiter;  // buckets not given stay as they are
+    RateLimiterUpdate tx_rate_limiter;
+};
+PartialNetworkInterface parse_partial_network_interface(const nlohmann::json& body,
+                                                        std::string_view path_id);
+// The RateLimiter object GET /vm/config shows: only the buckets that limit.
+nlohmann::json render_rate_limiter(const RateLimiterConfig& limit);
 
 LoggerConfig parse_logger(const nlohmann::json& body);
 MetricsConfig parse_metrics(const nlohmann::json& body);

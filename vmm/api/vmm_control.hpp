@@ -47,6 +47,13 @@ class VmmControl {
     // Opens the host tap `name` to report a missing one or a permission
     // problem when the interface is configured, not at boot; throws Error.
     virtual void check_tap(const std::string& name) = 0;
+    // PATCH of a running drive's or interface's rate limiters: the device
+    // uses the new buckets at once, config() shows them. Throws Error for
+    // an id the VM does not have.
+    virtual void update_drive_rate_limiter(const std::string& id,
+                                           const RateLimiterUpdate& update) = 0;
+    virtual void update_net_rate_limiters(const std::string& id, const RateLimiterUpdate& rx,
+                                          const RateLimiterUpdate& tx) = 0;
     // Throws Error when no metrics path is configured.
     virtual void flush_metrics() = 0;
     // Apply and remember the logger / metrics configuration.

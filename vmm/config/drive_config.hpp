@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/rate_limiter.hpp"
 #include "devices/virtio/block/block_engine.hpp"
 
 namespace vmm {
@@ -21,6 +22,7 @@ struct DriveConfig {
     // "Unsafe" allows dropping them. Both are served the same way (flushes are
     // always honoured), so this only round-trips through the API.
     bool cache_writeback = false;
+    RateLimiterConfig rate_limiter;  // no limit by default
 };
 
 // Parses "path=PATH[,ro][,id=NAME][,io=sync|uring]"; throws Error naming the

@@ -342,6 +342,42 @@ void Instance::check_tap(const std::string& name) {
     Tap::open(name);
 }
 
+namespace {
+
+// What GET /vm/config shows after a PATCH: the buckets given replace theirs.
+void apply_update(RateLimiterConfig& config, const RateLimiterUpdate& update) {
+    if (update.bandwidth) {
+        config.bandwidth = *update.bandwidth;
+    }
+    if (update.ops) {
+        config.ops = *update.ops;
+    }
+}
+
+}  // namespace
+
+// The machine keeps a reference to config_: only fields of existing entries
+// change here, never the vectors.
+void Instance::update_drive_rate_limiter(const std::string& id, const RateLimiterUpdate& update) {
+    machine_->update_drive_rate_limiter(id, update);
+    for (DriveConfig& drive : config_.drives) {
+        if (drive.id == id) {
+            apply_update(drive.rate_limiter, update);
+        }
+    }
+}
+
+void Instance::update_net_rate_limiters(const std::string& id, const RateLimiterUpdate& rx,
+                                        const RateLimiterUpdate& tx) {
+    machine_->update_net_rate_limiters(id, rx, tx);
+    for (NetConfig& net : config_.nets) {
+        if (net.id == id) {
+            apply_update(net.rx_rate_limiter, rx);
+            apply_update(net.tx_rate_limiter, tx);
+        }
+    }
+}
+
 void Instance::flush_metrics() {
     if (!metrics_) {
         throw Error("Cannot flush metrics: the metrics system is not configured (PUT /metrics).");

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "devices/virtio/block/block_device.hpp"
+#include "devices/virtio/net/net_device.hpp"
 #include "vmm/base/logger.hpp"
 
 namespace vmm {
@@ -177,6 +179,27 @@ std::vector<std::pair<std::string, VirtioDevice::Metrics>> Machine::device_metri
         all.emplace_back(transport->name(), transport->metrics());
     }
     return all;
+}
+
+void Machine::update_drive_rate_limiter(const std::string& id, const RateLimiterUpdate& update) {
+    auto found = drive_transports_.find(id);
+    if (found == drive_transports_.end()) {
+        throw Error(fmt::format("drive {} does not exist", id));
+    }
+    found->second->with_device([&](VirtioDevice& device) {
+        static_cast<BlockDevice&>(device).update_rate_limiter(update);
+    });
+}
+
+void Machine::update_net_rate_limiters(const std::string& id, const RateLimiterUpdate& rx,
+                                       const RateLimiterUpdate& tx) {
+    auto found = net_transports_.find(id);
+    if (found == net_transports_.end()) {
+        throw Error(fmt::format("network interface {} does not exist", id));
+    }
+    found->second->with_device([&](VirtioDevice& device) {
+        static_cast<NetDevice&>(device).update_rate_limiters(rx, tx);
+    });
 }
 
 void Machine::start(const seccomp::ThreadFilters* filters) {

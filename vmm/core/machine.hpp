@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <latch>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -106,6 +107,11 @@ class Machine {
     void send_ctrl_alt_del();
     // Each virtio device's name and counters, in device order.
     std::vector<std::pair<std::string, VirtioDevice::Metrics>> device_metrics() const;
+    // PATCH of a running drive's (by its drive id) or interface's (by its
+    // iface id) rate limiters; throws Error for an unknown id.
+    void update_drive_rate_limiter(const std::string& id, const RateLimiterUpdate& update);
+    void update_net_rate_limiters(const std::string& id, const RateLimiterUpdate& rx,
+                                  const RateLimiterUpdate& tx);
     // The serial port (its counters: tx_bytes, tx_dropped).
     const Serial8250& serial() const { return *serial_; }
 
@@ -154,6 +160,10 @@ class Machine {
     std::shared_ptr<I8042> i8042_;  // null where the platform has none
     std::unique_ptr<VirtioIoDispatcher> virtio_;
     ConsoleDevice* virtio_console_ = nullptr;  // owned by its transport
+    // Transports of the drives and interfaces by id, for live updates
+    // (owned by virtio_).
+    std::map<std::string, MmioTransport*> drive_transports_;
+    std::map<std::string, MmioTransport*> net_transports_;
     // Opened by start() once every thread is filtered; outlives the vCPUs.
     std::latch guest_entry_{1};
     std::vector<std::unique_ptr<Vcpu>> vcpus_;

@@ -32,6 +32,25 @@ E read_enum(StateReader& in, E last, const char* what) {
     return E(value);
 }
 
+// A rate limiter's buckets as configured (a restored one starts full).
+void write_limiter(StateWriter& out, const RateLimiterConfig& limiter) {
+    for (const TokenBucketConfig* bucket : {&limiter.bandwidth, &limiter.ops}) {
+        out.u64(bucket->size);
+        out.u64(bucket->one_time_burst);
+        out.u64(bucket->refill_time_ms);
+    }
+}
+
+RateLimiterConfig read_limiter(StateReader& in) {
+    RateLimiterConfig limiter;
+    for (TokenBucketConfig* bucket : {&limiter.bandwidth, &limiter.ops}) {
+        bucket->size = in.u64();
+        bucket->one_time_burst = in.u64();
+        bucket->refill_time_ms = in.u64();
+    }
+    return limiter;
+}
+
 }  // namespace
 
 void write_config_state(StateWriter& out, const VmConfig& config) {
@@ -53,6 +72,7 @@ void write_config_state(StateWriter& out, const VmConfig& config) {
         out.u8(uint8_t(drive.io));
         write_optional(out, drive.partuuid);
         out.boolean(drive.cache_writeback);
+        write_limiter(out, drive.rate_limiter);
     }
     out.u32(uint32_t(config.nets.size()));
     for (const NetConfig& net : config.nets) {
@@ -66,6 +86,8 @@ void write_config_state(StateWriter& out, const VmConfig& config) {
         out.string(net.id);
         out.boolean(net.mtu.has_value());
         out.u16(net.mtu.value_or(0));
+        write_limiter(out, net.rx_rate_limiter);
+        write_limiter(out, net.tx_rate_limiter);
     }
     out.u8(uint8_t(config.console));
     write_optional(out, config.serial_out_path);
@@ -98,6 +120,7 @@ VmConfig read_config_state(StateReader& in) {
         drive.io = read_enum(in, BlockEngineKind::Auto, "block engine");
         drive.partuuid = read_optional(in, kMaxPath);
         drive.cache_writeback = in.boolean();
+        drive.rate_limiter = read_limiter(in);
         config.drives.push_back(std::move(drive));
     }
     uint32_t nets = in.u32();
@@ -120,6 +143,8 @@ VmConfig read_config_state(StateReader& in) {
         if (has_mtu) {
             net.mtu = mtu;
         }
+        net.rx_rate_limiter = read_limiter(in);
+        net.tx_rate_limiter = read_limiter(in);
         config.nets.push_back(std::move(net));
     }
     config.console = read_enum(in, ConsoleKind::Virtio, "console kind");

@@ -6,8 +6,8 @@
 
 namespace vmm {
 
-void VirtioIoDispatcher::add(std::unique_ptr<VirtioDevice> device, const std::string& name,
-                             const arch::VirtioMmioSlot& slot) {
+MmioTransport& VirtioIoDispatcher::add(std::unique_ptr<VirtioDevice> device,
+                                       const std::string& name, const arch::VirtioMmioSlot& slot) {
     auto transport = std::make_shared<MmioTransport>(memory_, std::move(device), name);
     mmio_bus_.insert(slot.address, MmioTransport::kSize, transport);
     for (size_t q = 0; q < transport->queue_count(); ++q) {
@@ -16,6 +16,7 @@ void VirtioIoDispatcher::add(std::unique_ptr<VirtioDevice> device, const std::st
     }
     vm_.register_irqfd(transport->interrupt_event().fd(), slot.irq);
     transports_.push_back(std::move(transport));
+    return *transports_.back();
 }
 
 namespace {

@@ -24,8 +24,9 @@ class VirtioIoDispatcher {
         : vm_(vm), mmio_bus_(mmio_bus), memory_(memory) {}
 
     // `slot`: where the guest finds it (the boot setup told the guest).
-    void add(std::unique_ptr<VirtioDevice> device, const std::string& name,
-             const arch::VirtioMmioSlot& slot);
+    // Returns its transport, which lives as long as this dispatcher.
+    MmioTransport& add(std::unique_ptr<VirtioDevice> device, const std::string& name,
+                       const arch::VirtioMmioSlot& slot);
     // Starts watching every queue's eventfd on `io`.
     void start(boost::asio::io_context& io);
 

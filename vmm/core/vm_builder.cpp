@@ -323,8 +323,10 @@ void MachineBuilder::devices(MachineInputs& inputs) {
     for (size_t i = 0; i < config_.drives.size(); ++i) {
         const DriveConfig& drive = config_.drives[i];
         std::string id = drive.id.empty() ? fmt::format("vmm-drive{}", i) : drive.id;
-        m.virtio_->add(std::make_unique<BlockDevice>(std::move(inputs.disks[i]), id, drive.io),
-                       fmt::format("virtio-blk {}", id), slots_[slot++]);
+        m.drive_transports_[id] =
+            &m.virtio_->add(std::make_unique<BlockDevice>(std::move(inputs.disks[i]), id, drive.io,
+                                                          drive.rate_limiter),
+                            fmt::format("virtio-blk {}", id), slots_[slot++]);
     }
     for (size_t i = 0; i < config_.nets.size(); ++i) {
         const NetConfig& net = config_.nets[i];
@@ -335,8 +337,10 @@ void MachineBuilder::devices(MachineInputs& inputs) {
             log_info("{}: tap '{}', MAC {}, MTU {}", name, tap->name(), mac.to_string(),
                      tap->mtu());
         }
-        m.virtio_->add(std::make_unique<NetDevice>(std::move(tap), mac, name, net.mtu),
-                       fmt::format("virtio-net {}", name), slots_[slot++]);
+        m.net_transports_[name] =
+            &m.virtio_->add(std::make_unique<NetDevice>(std::move(tap), mac, name, net.mtu,
+                                                        net.rx_rate_limiter, net.tx_rate_limiter),
+                            fmt::format("virtio-net {}", name), slots_[slot++]);
     }
     if (config_.console == ConsoleKind::Virtio) {
         auto [cols, rows] = terminal_size(STDOUT_FILENO);

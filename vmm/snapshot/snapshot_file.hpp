@@ -20,7 +20,8 @@
 
 namespace vmm {
 
-inline constexpr uint32_t kSnapshotFormatVersion = 1;
+// 2: drives and network interfaces keep their rate limiters.
+inline constexpr uint32_t kSnapshotFormatVersion = 2;
 // Far above any real state (a 32-vCPU VM's is well under 1 MiB): a corrupt
 // size must not make us allocate gigabytes.
 inline constexpr uint64_t kMaxSnapshotStateBytes = 64ull << 20;

@@ -44,8 +44,9 @@ static_assert(sizeof(BlkConfig) == 60);
 
 }  // namespace
 
-BlockDevice::BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine)
-    : image_(std::move(image)), id_(std::move(id)), slots_(kQueueSize) {
+BlockDevice::BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine,
+                         const RateLimiterConfig& limit)
+    : image_(std::move(image)), id_(std::move(id)), limiter_(limit), slots_(kQueueSize) {
     if (engine != Engine::Sync) {
         engine_ = make_uring_engine(*image_, kQueueSize);
         if (!engine_ && engine == Engine::Uring) {
@@ -302,8 +303,15 @@ bool BlockDevice::process_queue(size_t) {
             more = false;
             break;
         }
-        dispatch(chain->head(),
-                 parse_block_request(memory, *chain, image_->sectors(), image_->read_only()));
+        BlockRequest request =
+            parse_block_request(memory, *chain, image_->sectors(), image_->read_only());
+        if (!admit(request)) {
+            // Parsed again when the limiter's timer says it may go.
+            queue.give_back(*chain);
+            more = false;
+            break;
+        }
+        dispatch(chain->head(), std::move(request));
     }
     engine_->commit();
     complete_finished();
@@ -311,7 +319,30 @@ bool BlockDevice::process_queue(size_t) {
     return more;
 }
 
-bool BlockDevice::process_backend(size_t) {
+bool BlockDevice::admit(const BlockRequest& request) {
+    if (request.early_status) {
+        return true;  // answered at once, no I/O: not charged
+    }
+    bool moves_data = request.type == kBlkTypeIn || request.type == kBlkTypeOut;
+    return limiter_.consume(1, moves_data ? request.data_length : 0);
+}
+
+int BlockDevice::backend_fd(size_t index) const {
+    return is_limiter_backend(index) ? limiter_.timer_fd() : engine_->event_fd();
+}
+
+VirtioDevice::BackendInterest BlockDevice::backend_interest(size_t index) const {
+    if (is_limiter_backend(index)) {
+        return {limiter_.blocked(), false};
+    }
+    return {true, false};
+}
+
+bool BlockDevice::process_backend(size_t index) {
+    if (is_limiter_backend(index)) {
+        // The wait is over: serve the queue the limiter stopped.
+        return limiter_.timer_expired() && process_queue(0);
+    }
     complete_finished();
     notify_if_used();
     return false;
@@ -335,7 +366,7 @@ VirtioDevice::Metrics BlockDevice::metrics() const {
     return {{"requests", requests_},         {"read_bytes", read_bytes_},
             {"write_bytes", write_bytes_},   {"discards", discards_},
             {"write_zeroes", write_zeroes_}, {"errors", errors_},
-            {"io_errors", io_errors_}};
+            {"io_errors", io_errors_},       {"rate_limiter_throttled", limiter_.throttled()}};
 }
 
 void BlockDevice::notify_if_used() {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "devices/rate_limiter.hpp"
 #include "devices/virtio/block/block_engine.hpp"
 #include "devices/virtio/block/block_request.hpp"
 #include "devices/virtio/block/disk_image.hpp"
@@ -24,7 +25,8 @@ class BlockDevice : public VirtioDevice {
 
     using Engine = BlockEngineKind;
 
-    BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine = Engine::Auto);
+    BlockDevice(std::unique_ptr<DiskImage> image, std::string id, Engine engine = Engine::Auto,
+                const RateLimiterConfig& limit = {});
     ~BlockDevice() override;
 
     uint32_t device_type() const override { return 2; }
@@ -37,11 +39,15 @@ class BlockDevice : public VirtioDevice {
                   VirtioInterrupt& interrupt) override;
     bool process_queue(size_t index) override;
     void reset() override;
-    // Backend 0: the engine's completion eventfd (none for the sync engine).
-    size_t backend_count() const override { return engine_->event_fd() >= 0 ? 1 : 0; }
-    int backend_fd(size_t) const override { return engine_->event_fd(); }
-    BackendInterest backend_interest(size_t) const override { return {true, false}; }
-    bool process_backend(size_t) override;
+    // Backends: the engine's completion eventfd (the sync engine has none),
+    // then the rate limiter's timer, waited on while it throttles the queue.
+    size_t backend_count() const override { return has_engine_fd() ? 2 : 1; }
+    int backend_fd(size_t index) const override;
+    BackendInterest backend_interest(size_t index) const override;
+    bool process_backend(size_t index) override;
+    // A PATCH of the drive's rate_limiter (transport lock held).
+    void update_rate_limiter(const RateLimiterUpdate& update) { limiter_.update(update); }
+    RateLimiterConfig rate_limiter() const { return limiter_.config(); }
     Metrics metrics() const override;
     // Completes every request in flight and flushes the image.
     void prepare_save() override;
@@ -85,6 +91,10 @@ class BlockDevice : public VirtioDevice {
     // Hands finished engine requests to the guest; returns whether any.
     bool complete_finished();
     void notify_if_used();
+    bool has_engine_fd() const { return engine_->event_fd() >= 0; }
+    bool is_limiter_backend(size_t index) const { return index == (has_engine_fd() ? 1 : 0); }
+    // Whether the rate limiter lets `request` through now (it then counts).
+    bool admit(const BlockRequest& request);
     uint8_t execute_inline(const BlockRequest& request, uint32_t& written);
     // Counts a failed host I/O (`result` is -errno; 0 is success) and logs the first.
     void note_io_error(int result);
@@ -92,6 +102,7 @@ class BlockDevice : public VirtioDevice {
     std::unique_ptr<DiskImage> image_;
     std::string id_;
     std::unique_ptr<BlockEngine> engine_;
+    RateLimiter limiter_;
     std::vector<Slot> slots_;     // one per descriptor head
     size_t in_flight_count_ = 0;  // slots in flight
     // Counters: requests dispatched (not those parsing refused), data bytes

@@ -47,11 +47,14 @@ bool tap_is_gone(int error) {
 }  // namespace
 
 NetDevice::NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name,
-                     std::optional<uint16_t> mtu)
+                     std::optional<uint16_t> mtu, const RateLimiterConfig& rx_limit,
+                     const RateLimiterConfig& tx_limit)
     : backend_(std::move(backend)),
       mac_(mac),
       name_(std::move(name)),
       mtu_(mtu ? *mtu : backend_->mtu()),
+      rx_limiter_(rx_limit),
+      tx_limiter_(tx_limit),
       frame_(kMaxFrame) {}
 
 uint64_t NetDevice::offered_features() const {
@@ -132,16 +135,47 @@ void NetDevice::reset() {
     }
 }
 
-VirtioDevice::BackendInterest NetDevice::backend_interest(size_t) const {
+int NetDevice::backend_fd(size_t index) const {
+    switch (index) {
+        case kRxLimiterBackend:
+            return rx_limiter_.timer_fd();
+        case kTxLimiterBackend:
+            return tx_limiter_.timer_fd();
+        default:
+            return backend_->fd();
+    }
+}
+
+VirtioDevice::BackendInterest NetDevice::backend_interest(size_t index) const {
     if (!active_ || !link_up_) {
         return {};
     }
-    return {.readable = !active_->rx_blocked, .writable = active_->tx_blocked};
+    switch (index) {
+        case kRxLimiterBackend:
+            return {.readable = rx_limiter_.blocked()};
+        case kTxLimiterBackend:
+            return {.readable = tx_limiter_.blocked()};
+        default:
+            // A throttled receive leaves frames in the tap until its timer.
+            return {.readable = !active_->rx_blocked && !rx_limiter_.blocked(),
+                    .writable = active_->tx_blocked};
+    }
 }
 
-bool NetDevice::process_backend(size_t) {
+void NetDevice::update_rate_limiters(const RateLimiterUpdate& rx, const RateLimiterUpdate& tx) {
+    rx_limiter_.update(rx);
+    tx_limiter_.update(tx);
+}
+
+bool NetDevice::process_backend(size_t index) {
     if (!active_) {
         return false;
+    }
+    if (index == kRxLimiterBackend) {
+        return rx_limiter_.timer_expired() && !active_->rx_blocked && process_rx();
+    }
+    if (index == kTxLimiterBackend) {
+        return tx_limiter_.timer_expired() && !active_->tx_blocked && process_tx();
     }
     bool more = false;
     if (active_->tx_blocked) {
@@ -179,7 +213,13 @@ bool NetDevice::process_rx() {
         }
         ssize_t n;
         bool direct = false;
-        if (active.frame_length == 0 && prefer_direct_ && (n = receive_direct()) != kNotTried) {
+        if (rx_limiter_.blocked()) {
+            break;  // resumed by the limiter's timer
+        }
+        // A direct read puts the frame in the guest's buffers before the
+        // limiter could refuse it: only without a limit.
+        bool may_go_direct = prefer_direct_ && !rx_limiter_.limits();
+        if (active.frame_length == 0 && may_go_direct && (n = receive_direct()) != kNotTried) {
             direct = true;
         } else if (active.frame_length == 0) {
             iovec staging{frame_.data(), frame_.size()};
@@ -206,7 +246,16 @@ bool NetDevice::process_rx() {
         if (direct) {
             continue;  // already in the guest's buffers
         }
-        active.frame_length = size_t(n);
+        if (active.frame_length == 0) {
+            active.frame_length = size_t(n);
+            active.frame_admitted = false;
+        }
+        if (!active.frame_admitted) {
+            if (!rx_limiter_.consume(1, size_t(n) - NetBackend::kVnetHeaderSize)) {
+                break;  // staged until the limiter's timer
+            }
+            active.frame_admitted = true;
+        }
         if (!deliver_frame()) {
             active.rx_blocked = true;  // resumed by the next rx notification
             break;
@@ -363,6 +412,10 @@ bool NetDevice::process_tx() {
             ++counters_.tx_dropped;
         } else {
             ChainReader reader(active.memory, *chain);
+            if (!tx_limiter_.consume(1, length - NetBackend::kVnetHeaderSize)) {
+                tx.give_back(*chain);  // sent once the limiter's timer fires
+                break;
+            }
             tx_iov_.clear();
             for (const GuestSlice& slice : reader.slices(length)) {
                 tx_iov_.push_back({slice.data(), slice.size()});
@@ -409,9 +462,14 @@ void NetDevice::link_down(const char* operation, int error) {
 }
 
 VirtioDevice::Metrics NetDevice::metrics() const {
-    return {{"rx_frames", counters_.rx_frames},   {"rx_bytes", counters_.rx_bytes},
-            {"rx_dropped", counters_.rx_dropped}, {"tx_frames", counters_.tx_frames},
-            {"tx_bytes", counters_.tx_bytes},     {"tx_dropped", counters_.tx_dropped}};
+    return {{"rx_frames", counters_.rx_frames},
+            {"rx_bytes", counters_.rx_bytes},
+            {"rx_dropped", counters_.rx_dropped},
+            {"tx_frames", counters_.tx_frames},
+            {"tx_bytes", counters_.tx_bytes},
+            {"tx_dropped", counters_.tx_dropped},
+            {"rx_rate_limiter_throttled", rx_limiter_.throttled()},
+            {"tx_rate_limiter_throttled", tx_limiter_.throttled()}};
 }
 
 void NetDevice::save_state(StateWriter& out) const {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/rate_limiter.hpp"
 #include "devices/virtio/net/mac_address.hpp"
 #include "devices/virtio/net/net_backend.hpp"
 #include "devices/virtio/virtio_device.hpp"
@@ -62,8 +63,10 @@ class NetDevice : public VirtioDevice {
 
     // `name` prefixes log lines ("net0").
     // `mtu`: what the guest is told (VIRTIO_NET_F_MTU); the backend's own when not given.
+    // `rx_limit`/`tx_limit`: token buckets on frames and bytes to and from the guest.
     NetDevice(std::unique_ptr<NetBackend> backend, MacAddress mac, std::string name,
-              std::optional<uint16_t> mtu = std::nullopt);
+              std::optional<uint16_t> mtu = std::nullopt, const RateLimiterConfig& rx_limit = {},
+              const RateLimiterConfig& tx_limit = {});
 
     uint32_t device_type() const override { return 1; }
     std::vector<uint16_t> queue_max_sizes() const override { return {kQueueSize, kQueueSize}; }
@@ -76,11 +79,19 @@ class NetDevice : public VirtioDevice {
     bool process_queue(size_t index) override;
     void reset() override;
 
-    // Backend 0: the tap.
-    size_t backend_count() const override { return 1; }
-    int backend_fd(size_t) const override { return backend_->fd(); }
-    BackendInterest backend_interest(size_t) const override;
-    bool process_backend(size_t) override;
+    // Backends: 0 the tap, 1 and 2 the receive and transmit rate limiters'
+    // timers, waited on while they throttle.
+    static constexpr size_t kTapBackend = 0;
+    static constexpr size_t kRxLimiterBackend = 1;
+    static constexpr size_t kTxLimiterBackend = 2;
+    size_t backend_count() const override { return 3; }
+    int backend_fd(size_t index) const override;
+    BackendInterest backend_interest(size_t index) const override;
+    bool process_backend(size_t index) override;
+    // A PATCH of the interface's rate limiters (transport lock held).
+    void update_rate_limiters(const RateLimiterUpdate& rx, const RateLimiterUpdate& tx);
+    RateLimiterConfig rx_rate_limiter() const { return rx_limiter_.config(); }
+    RateLimiterConfig tx_rate_limiter() const { return tx_limiter_.config(); }
 
     const Counters& counters() const { return counters_; }
     Metrics metrics() const override;
@@ -98,9 +109,10 @@ class NetDevice : public VirtioDevice {
     // The activation, and the running state that lives exactly as long.
     struct Active : Activation {
         using Activation::Activation;
-        bool rx_blocked = false;  // a frame is waiting for receive buffers
-        bool tx_blocked = false;  // the tap said EAGAIN; wait until writable
-        size_t frame_length = 0;  // the frame staged in frame_, header first; 0: none
+        bool rx_blocked = false;      // a frame is waiting for receive buffers
+        bool tx_blocked = false;      // the tap said EAGAIN; wait until writable
+        size_t frame_length = 0;      // the frame staged in frame_, header first; 0: none
+        bool frame_admitted = false;  // the receive rate limiter let the staged frame through
     };
 
     // Moves frames from the tap to the receive queue; true if the budget ran out.
@@ -124,6 +136,8 @@ class NetDevice : public VirtioDevice {
     std::string name_;
     unsigned mtu_;
     Counters counters_;
+    RateLimiter rx_limiter_;
+    RateLimiter tx_limiter_;
     bool link_up_ = true;
     bool reported_oversize_ = false;
     bool reported_tx_error_ = false;
