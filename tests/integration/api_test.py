@@ -28,6 +28,7 @@ Every response is checked against the schemas in firecracker-api.yaml.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -279,8 +280,17 @@ def case_errors(vmm, guests, tmp, schemas):
         api.ok("PUT", "/actions", {"action_type": "InstanceStart"})
         assert v.wait_output("spinning"), v.output()
         api.fails("PATCH", "/drives/nope", {"drive_id": "nope"}, "does not exist")
-        api.fails("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": "/tmp/other"}, "not supported yet")
+        missing = os.path.join(tmp, "missing.img")
+        api.fails("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": missing}, missing)
         api.ok("PATCH", "/drives/data", {"drive_id": "data"})
+        # A live swap of the file, and a live rate limit.
+        other = os.path.join(tmp, "other.img")
+        shutil.copyfile(kernel, other)
+        api.ok("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": other,
+                                          "rate_limiter": {"ops": {"size": 100, "refill_time": 10}}})
+        drives = api.ok("GET", "/vm/config", schema="FullVmConfiguration")["drives"]
+        assert drives[1]["path_on_host"] == other, drives
+        assert drives[1]["rate_limiter"]["ops"]["size"] == 100, drives
         api.fails("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}, "does not exist")
         api.fails("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}, "after starting")
         api.fails("PATCH", "/vm", {"state": "Paused", "x": 1}, "unknown field")

@@ -29,6 +29,9 @@ shell command given as vmm.run=BASE64 and ends the VMM with its exit status.
   rate_limits    a drive at 10 MiB/s (one-time burst at full speed, PATCHed to
                  20 MiB/s while running) and a net interface at 20 Mbit/s each
                  way, as rates the guest measures, within 10%
+  drive_swap     a stub drive PATCHed (path_on_host) to an ext4 image while the
+                 guest runs: it sees the new size and mounts the new contents;
+                 a PATCH to a missing file answers 400
   jailed         the jailer (next to the vmm) starts it with --api-sock in a
                  chroot as an unprivileged uid; kernel and initramfs are placed
                  in the jail, the API configures and boots them; a drive on
@@ -183,6 +186,22 @@ class Scenario:
         image = self.path(name)
         shutil.copyfile(os.path.join(self.rootfs_dir, "rootfs.ext4"), image)
         return image
+
+    def configured_with_api(self, boot_args, drives=(), nets=()):
+        """A --config-file (the initramfs, 1 vCPU, 256 MiB, `drives`, `nets`)
+        plus an API socket for changes while it runs: (command, socket)."""
+        document = {
+            "boot-source": {"kernel_image_path": self.vmlinux(), "initrd_path": self.initrd(),
+                            "boot_args": boot_args},
+            "drives": list(drives),
+            "network-interfaces": list(nets),
+            "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
+        }
+        config = self.path("vm-config.json")
+        with open(config, "w") as f:
+            json.dump(document, f)
+        sock = self.path("api.sock")
+        return [self.vmm, "--config-file", config, "--api-sock", sock, "-v"], sock
 
     @contextlib.contextmanager
     def net_peer(self, payload):
@@ -551,21 +570,12 @@ class Scenario:
             "echo NET-TX-SENT; read line")
         bandwidth = {"size": mib, "one_time_burst": 16 * mib, "refill_time": 100}
         net_limit = {"bandwidth": {"size": 250_000, "refill_time": 100}}  # 20 Mbit/s
-        document = {
-            "boot-source": {"kernel_image_path": self.vmlinux(), "initrd_path": self.initrd(),
-                            "boot_args": f"{CMDLINE} ip={guest}::{host}:255.255.255.0:vmmguest:"
-                                         f"eth0:off vmm.run={b64(script)}"},
-            "drives": [{"drive_id": "limited", "path_on_host": scratch, "is_root_device": False,
-                        "rate_limiter": {"bandwidth": bandwidth}}],
-            "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0",
-                                    "guest_mac": "06:00:0a:00:02:0f",
-                                    "rx_rate_limiter": net_limit, "tx_rate_limiter": net_limit}],
-            "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
-        }
-        config = self.path("vm-config.json")
-        with open(config, "w") as f:
-            json.dump(document, f)
-        sock = self.path("api.sock")
+        command, sock = self.configured_with_api(
+            f"{CMDLINE} ip={guest}::{host}:255.255.255.0:vmmguest:eth0:off vmm.run={b64(script)}",
+            drives=[{"drive_id": "limited", "path_on_host": scratch, "is_root_device": False,
+                     "rate_limiter": {"bandwidth": bandwidth}}],
+            nets=[{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:0a:00:02:0f",
+                   "rx_rate_limiter": net_limit, "tx_rate_limiter": net_limit}])
         events = {}
 
         def drive(proc):
@@ -585,8 +595,8 @@ class Scenario:
 
         lines = []
         with self.net_peer(payload) as (ns, _):
-            run = Run(ns.wrap([self.vmm, "--config-file", config, "--api-sock", sock, "-v"]),
-                      stdin=drive, on_line=lambda line, proc: lines.append(line.encode()))
+            run = Run(ns.wrap(command), stdin=drive,
+                      on_line=lambda line, proc: lines.append(line.encode()))
         if events.get("patch") != 204:
             raise Failure(f"PATCH /drives/limited answered {events.get('patch')}\n" + run.tail())
         shown = json.loads(events["config"])["drives"][0].get("rate_limiter", {})
@@ -629,6 +639,59 @@ class Scenario:
                    "the VMM counted the drive's throttling")
         run.expect(r"vmm: virtio-net eth0: .*rx_rate_limiter_throttled=[1-9]\d* "
                    r"tx_rate_limiter_throttled=[1-9]", "the VMM counted the interface's throttling")
+        run.healthy_userspace()
+
+    def drive_swap(self):
+        """firecracker-containerd's way: a stub drive at boot, PATCHed to a real
+        image while the guest runs; the guest sees the new size and mounts it."""
+        sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+        from api_client import call as api_call, wait_for_socket
+        stub = self.path("stub.img")
+        with open(stub, "wb") as f:
+            f.truncate(1 << 20)
+        real = self.copy_rootfs("real.ext4")
+        real_sectors = os.path.getsize(real) // 512
+        script = ("echo SIZE-BEFORE $(cat /sys/block/vda/size); echo SWAP-ME; read line; "
+                  # The guest read the stub (partition scan): drop those buffers.
+                  "blockdev --flushbufs /dev/vda; echo SIZE-AFTER $(cat /sys/block/vda/size); "
+                  "mount -o ro /dev/vda /mnt && echo MOUNTED $(ls /mnt/etc/passwd); "
+                  "umount /mnt; echo ENDED")
+        command, sock = self.configured_with_api(
+            f"{CMDLINE} vmm.run={b64(script)}",
+            drives=[{"drive_id": "containers", "path_on_host": stub, "is_root_device": False,
+                     "is_read_only": True}])
+        lines = []
+        events = {}
+
+        def drive(proc):
+            if not wait_for_socket(sock, 60):
+                raise Failure("the API socket did not appear")
+            wait_for(lambda: "SWAP-ME" in lines, 180, "the guest's first look at the stub")
+            events["missing"] = api_call(sock, "PATCH", "/drives/containers",
+                                         {"drive_id": "containers",
+                                          "path_on_host": self.path("no-such.img")})
+            events["patch"] = api_call(sock, "PATCH", "/drives/containers",
+                                       {"drive_id": "containers", "path_on_host": real})[0]
+            events["config"] = api_call(sock, "GET", "/vm/config")[1]
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+
+        run = Run(command, stdin=drive, on_line=lambda line, proc: lines.append(line.strip()))
+        status, body = events.get("missing", (None, ""))
+        if status != 400 or "no-such.img" not in body:
+            raise Failure(f"PATCH to a missing file answered {status} {body}")
+        print("ok: a PATCH to a missing file answered 400 naming it")
+        if events.get("patch") != 204:
+            raise Failure(f"PATCH path_on_host answered {events.get('patch')}\n" + run.tail())
+        shown = json.loads(events["config"])["drives"][0]["path_on_host"]
+        if shown != real:
+            raise Failure(f"GET /vm/config shows path_on_host {shown}")
+        print("ok: PATCH path_on_host answered 204 and GET /vm/config shows the new file")
+        run.expect(r"^SIZE-BEFORE 2048\s*$", "the guest saw the 1 MiB stub")
+        run.expect(r"virtio_blk virtio0: \[vda\] new size", "the driver took the config change")
+        run.expect(rf"^SIZE-AFTER {real_sectors}\s*$", "the guest sees the new image's size")
+        run.expect(r"^MOUNTED /mnt/etc/passwd\s*$", "the guest mounted the new image's ext4")
+        run.expect(r"^ENDED", "the script went on")
         run.healthy_userspace()
 
     def jailed(self):
@@ -721,7 +784,7 @@ def sha256(path):
 
 SCENARIOS = ["smoke", "bzimage", "rootfs_rw", "rootfs_ro", "drives", "net", "hvc", "smp1",
              "smp2", "smp4", "smp8", "pause_resume", "reboot", "poweroff", "config_file",
-             "jailed", "rate_limits"]
+             "jailed", "rate_limits", "drive_swap"]
 
 
 def main(scenario_class=None, scenarios=None, script="linux_boot.py"):

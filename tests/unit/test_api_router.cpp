@@ -67,6 +67,9 @@ struct FakeVmm : vmm::api::VmmControl {
     }
     void check_tap(const std::string& name) override { calls.push_back("check-tap " + name); }
     void flush_metrics() override { calls.push_back("flush"); }
+    void update_drive_path(const std::string& id, const std::string& path) override {
+        calls.push_back(fmt::format("drive-path {} {}", id, path));
+    }
     void update_drive_rate_limiter(const std::string& id,
                                    const vmm::RateLimiterUpdate& update) override {
         calls.push_back(
@@ -284,6 +287,13 @@ TEST_CASE("rate limiters: PATCH after boot reaches the running device", "[api]")
     api.boot();
     CHECK(api.call("PATCH", "/drives/d", patch).status == 204);
     CHECK(api.vmm.calls.back() == "drive-limit d bw=5000 ops=-1");
+    // The same path is no change; another one swaps the file.
+    CHECK(api.call("PATCH", "/drives/d", {{"drive_id", "d"}, {"path_on_host", existing_file()}})
+              .status == 204);
+    CHECK(api.vmm.calls.back() == "drive-limit d bw=5000 ops=-1");
+    CHECK(api.call("PATCH", "/drives/d", {{"drive_id", "d"}, {"path_on_host", "/other.img"}})
+              .status == 204);
+    CHECK(api.vmm.calls.back() == "drive-path d /other.img");
     patch["drive_id"] = "nope";
     CHECK_THAT(api.fault(api.call("PATCH", "/drives/nope", patch)), Contains("does not exist"));
     json iface{{"iface_id", "eth0"},

@@ -326,3 +326,50 @@ TEST_CASE("block device: a failing write is logged once and counted", "[block][d
     CHECK_THAT(text, Catch::Contains("virtio-blk data: I/O error on disk image") &&
                          Catch::Contains("File too large"));
 }
+
+// PATCH path_on_host: the device serves the new file from the next request
+// on, reports its capacity, and tells the driver with a config interrupt.
+TEST_CASE("block device: a replaced image serves the new file and signals a config change",
+          "[block][disk_image]") {
+    using vmm::GuestAddress;
+    struct CountingInterrupt : vmm::VirtioInterrupt {
+        void signal_used_queue() override {}
+        void signal_config_change() override { ++config_changes; }
+        int config_changes = 0;
+    };
+    TempFile first(Bytes(8 * vmm::kSectorSize, 0x11));
+    TempFile second(Bytes(32 * vmm::kSectorSize, 0x22));
+    for (auto engine : {vmm::BlockDevice::Engine::Sync, vmm::BlockDevice::Engine::Auto}) {
+        vmm::BlockDevice device(std::make_unique<DiskImage>(first.path(), true), "swap", engine);
+        test::VirtqueueBuilder q(16, 1ull << vmm::VIRTIO_F_VERSION_1);
+        CountingInterrupt interrupt;
+        device.activate(q.memory(), 0, std::span(&q.queue(), 1), interrupt);
+        auto capacity = [&] {
+            uint64_t sectors = 0;
+            device.read_config(0, std::span(reinterpret_cast<uint8_t*>(&sectors), 8));
+            return sectors;
+        };
+        auto read_sector = [&](uint64_t sector) {
+            BlkHeader header{vmm::kBlkTypeIn, 0, sector};
+            auto header_desc = q.readable(sizeof(header));
+            q.memory().write_obj(GuestAddress(header_desc.addr), header);
+            auto data = q.writable(vmm::kSectorSize);
+            auto status = q.writable(1);
+            q.add_chain({header_desc, data, status});
+            device.process_queue(0);
+            device.drain();
+            REQUIRE(q.memory().read_obj<uint8_t>(GuestAddress(status.addr)) == vmm::kBlkStatusOk);
+            return q.memory().read_obj<uint8_t>(GuestAddress(data.addr));
+        };
+        CHECK(capacity() == 8);
+        CHECK(read_sector(0) == 0x11);
+        device.replace_image(DiskImage(second.path(), device.image().read_only()));
+        CHECK(interrupt.config_changes == 1);
+        CHECK(capacity() == 32);
+        CHECK(device.image().read_only());
+        CHECK(read_sector(20) == 0x22);  // past the old file's end
+        // The old file is closed: another opener can lock it at once.
+        CHECK_NOTHROW(DiskImage(first.path(), false));
+        device.reset();
+    }
+}

@@ -219,9 +219,7 @@ HttpResponse ApiRouter::route(const std::string& method, const std::string& path
                 throw Error(fmt::format("drive {} does not exist", drive.id));
             }
             if (drive.path_on_host && *drive.path_on_host != known->path) {
-                throw Error(fmt::format(
-                    "drive {}: changing the backing file after boot is not supported yet",
-                    drive.id));
+                control_.update_drive_path(drive.id, *drive.path_on_host);
             }
             if (drive.rate_limiter) {
                 control_.update_drive_rate_limiter(drive.id, *drive.rate_limiter);

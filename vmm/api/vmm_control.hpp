@@ -47,6 +47,10 @@ class VmmControl {
     // Opens the host tap `name` to report a missing one or a permission
     // problem when the interface is configured, not at boot; throws Error.
     virtual void check_tap(const std::string& name) = 0;
+    // PATCH of a running drive's path_on_host: the guest sees the new file
+    // (and its size) from then on. Throws Error for an unknown id or a file
+    // that cannot be used, and then the drive keeps its file.
+    virtual void update_drive_path(const std::string& id, const std::string& path) = 0;
     // PATCH of a running drive's or interface's rate limiters: the device
     // uses the new buckets at once, config() shows them. Throws Error for
     // an id the VM does not have.

@@ -358,6 +358,15 @@ void apply_update(RateLimiterConfig& config, const RateLimiterUpdate& update) {
 
 // The machine keeps a reference to config_: only fields of existing entries
 // change here, never the vectors.
+void Instance::update_drive_path(const std::string& id, const std::string& path) {
+    machine_->update_drive_path(id, path);
+    for (DriveConfig& drive : config_.drives) {
+        if (drive.id == id) {
+            drive.path = path;  // a snapshot restores onto the new file
+        }
+    }
+}
+
 void Instance::update_drive_rate_limiter(const std::string& id, const RateLimiterUpdate& update) {
     machine_->update_drive_rate_limiter(id, update);
     for (DriveConfig& drive : config_.drives) {

@@ -43,6 +43,7 @@ class Instance final : public api::VmmControl {
     void load_snapshot(const SnapshotLoadParams& params) override;
     void check_tap(const std::string& name) override;
     void flush_metrics() override;
+    void update_drive_path(const std::string& id, const std::string& path) override;
     void update_drive_rate_limiter(const std::string& id, const RateLimiterUpdate& update) override;
     void update_net_rate_limiters(const std::string& id, const RateLimiterUpdate& rx,
                                   const RateLimiterUpdate& tx) override;

@@ -181,6 +181,23 @@ std::vector<std::pair<std::string, VirtioDevice::Metrics>> Machine::device_metri
     return all;
 }
 
+void Machine::update_drive_path(const std::string& id, const std::string& path) {
+    auto found = drive_transports_.find(id);
+    if (found == drive_transports_.end()) {
+        throw Error(fmt::format("drive {} does not exist", id));
+    }
+    bool read_only = false;
+    found->second->with_device([&](VirtioDevice& device) {
+        read_only = static_cast<BlockDevice&>(device).image().read_only();
+    });
+    // Opened (and locked) before anything changes, and outside the lock the
+    // vCPUs take: a refusal leaves the drive as it was.
+    DiskImage image(path, read_only);
+    found->second->with_device([&](VirtioDevice& device) {
+        static_cast<BlockDevice&>(device).replace_image(std::move(image));
+    });
+}
+
 void Machine::update_drive_rate_limiter(const std::string& id, const RateLimiterUpdate& update) {
     auto found = drive_transports_.find(id);
     if (found == drive_transports_.end()) {

@@ -107,6 +107,10 @@ class Machine {
     void send_ctrl_alt_del();
     // Each virtio device's name and counters, in device order.
     std::vector<std::pair<std::string, VirtioDevice::Metrics>> device_metrics() const;
+    // PATCH of a running drive's backing file: `path` opened with the
+    // drive's read-only mode (Error: unknown id, a file that cannot be used;
+    // the drive then goes on with the old one).
+    void update_drive_path(const std::string& id, const std::string& path);
     // PATCH of a running drive's (by its drive id) or interface's (by its
     // iface id) rate limiters; throws Error for an unknown id.
     void update_drive_rate_limiter(const std::string& id, const RateLimiterUpdate& update);

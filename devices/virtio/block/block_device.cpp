@@ -319,6 +319,17 @@ bool BlockDevice::process_queue(size_t) {
     return more;
 }
 
+void BlockDevice::replace_image(DiskImage&& image) {
+    drain();
+    notify_if_used();
+    // The engines hold the DiskImage object, not its fd: the new file is
+    // theirs from the next request on.
+    *image_ = std::move(image);
+    if (active_) {
+        active_->interrupt.signal_config_change();  // the capacity
+    }
+}
+
 bool BlockDevice::admit(const BlockRequest& request) {
     if (request.early_status) {
         return true;  // answered at once, no I/O: not charged

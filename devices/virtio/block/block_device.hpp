@@ -45,6 +45,10 @@ class BlockDevice : public VirtioDevice {
     int backend_fd(size_t index) const override;
     BackendInterest backend_interest(size_t index) const override;
     bool process_backend(size_t index) override;
+    // A PATCH of the drive's path_on_host (transport lock held): completes
+    // what is in flight on the old file, then serves `image` (opened with
+    // the same read-only mode) and tells the driver its config changed.
+    void replace_image(DiskImage&& image);
     // A PATCH of the drive's rate_limiter (transport lock held).
     void update_rate_limiter(const RateLimiterUpdate& update) { limiter_.update(update); }
     RateLimiterConfig rate_limiter() const { return limiter_.config(); }
