@@ -81,7 +81,8 @@ def wait_gone(pid, timeout=20):
         try:
             if proc_status(pid).get("State", "").startswith("Z"):
                 return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
+            # Gone before the open, or between the open and the read (ESRCH).
             return True
         if time.monotonic() >= deadline:
             return False
